@@ -1,0 +1,115 @@
+// CUDA loops of the fused perturb kernel. Raw pointers and CUDA/CUB headers only (fast nvcc builds);
+// the math is in csrc/rsmooth/, shared with the CPU loops.
+#include <cuda_runtime.h>
+
+#include <cub/block/block_reduce.cuh>
+
+#include <stdexcept>
+#include <string>
+
+#include "../rsmooth/perturb.h"
+
+namespace rsmooth {
+namespace {
+
+constexpr int kIidThreads = 256;
+constexpr int kRadialThreads = 256;
+constexpr int64_t kMaxGridBlocks = 65535LL * 32;
+
+void check_launch(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string("rsmooth_ext::") + what + ": CUDA launch failed: " +
+                             cudaGetErrorString(err));
+  }
+}
+
+// One thread per block of 4 elements, grid-stride over all (row, block) pairs.
+template <class Family, OutDtype D>
+__global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
+  const int64_t blocks_per_row = a.num_blocks();
+  const int64_t total = a.num_rows() * blocks_per_row;
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = t / blocks_per_row;
+    perturb_iid_block<Family, D>(a, family, a.stream_of_row(row), row, t - row * blocks_per_row);
+  }
+}
+
+// One CUDA block per sample row: the radius and l_inf choice once, then (l_1 / l_2) a block-wide
+// sum of the normaliser, then a second pass regenerating the same words to write the output.
+template <Sphere S, OutDtype D>
+__global__ void perturb_radial_kernel(PerturbArgs a) {
+  using Reduce = cub::BlockReduce<double, kRadialThreads>;
+  __shared__ typename Reduce::TempStorage reduce_storage;
+  __shared__ RadialDraw draw;
+  __shared__ float scale;
+  const int64_t blocks_per_row = a.num_blocks();
+  for (int64_t row = blockIdx.x; row < a.num_rows(); row += gridDim.x) {
+    const SampleStream stream = a.stream_of_row(row);
+    double partial = 0.0;
+    if (S != Sphere::Linf) {
+      for (int64_t block = threadIdx.x; block < blocks_per_row; block += blockDim.x) {
+        partial += radial_norm_block<S>(a, stream, block);
+      }
+    }
+    const double norm_sum = Reduce(reduce_storage).Sum(partial);
+    if (threadIdx.x == 0) {
+      draw = draw_radial(a.kind, a.params, a.numel, stream);
+      scale = direction_scale<S>(draw.radius, norm_sum);
+    }
+    __syncthreads();
+    const RadialDraw local_draw = draw;
+    const float local_scale = scale;
+    for (int64_t block = threadIdx.x; block < blocks_per_row; block += blockDim.x) {
+      radial_write_block<S, D>(a, stream, local_draw, local_scale, row, block);
+    }
+    __syncthreads();  // reduce_storage / draw are reused by the next row
+  }
+}
+
+__global__ void philox_kernel(const uint32_t* counters, int64_t n, uint32_t key0, uint32_t key1,
+                              uint32_t* out) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) {
+    const uint32_t key[2] = {key0, key1};
+    philox4x32_10(counters + 4 * i, key, out + 4 * i);
+  }
+}
+
+int64_t grid_for(int64_t work, int threads) {
+  return std::max<int64_t>(1, std::min<int64_t>((work + threads - 1) / threads, kMaxGridBlocks));
+}
+
+}  // namespace
+
+void perturb_cuda(const PerturbArgs& a, void* stream_ptr) {
+  if (a.num_rows() == 0 || a.numel == 0) return;
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  dispatch_out_dtype(a.out_dtype, [&](auto dtype) {
+    constexpr OutDtype D = decltype(dtype)::value;
+    const bool iid = dispatch_iid_family(a.kind, a.params, [&](const auto& family) {
+      using Family = std::decay_t<decltype(family)>;
+      const int64_t grid = grid_for(a.num_rows() * a.num_blocks(), kIidThreads);
+      perturb_iid_kernel<Family, D><<<grid, kIidThreads, 0, stream>>>(a, family);
+    });
+    if (!iid) {
+      dispatch_sphere(sphere_of(a.kind), [&](auto sphere) {
+        const int64_t grid = std::min<int64_t>(a.num_rows(), kMaxGridBlocks);
+        perturb_radial_kernel<decltype(sphere)::value, D><<<grid, kRadialThreads, 0, stream>>>(a);
+      });
+    }
+  });
+  check_launch("perturb");
+}
+
+void philox_cuda(const uint32_t* counters, int64_t n, const uint32_t key[2], uint32_t* out,
+                 void* stream_ptr) {
+  if (n == 0) return;
+  const int threads = 256;
+  philox_kernel<<<grid_for(n, threads), threads, 0, static_cast<cudaStream_t>(stream_ptr)>>>(
+      counters, n, key[0], key[1], out);
+  check_launch("philox4x32_10");
+}
+
+}  // namespace rsmooth

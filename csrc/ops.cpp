@@ -1,0 +1,297 @@
+// The one TORCH_LIBRARY of rsmooth_ext: schemas, input checks, and the hand-off of raw pointers to
+// the CPU (csrc/cpu) and CUDA (csrc/cuda) loops. Fake kernels live in rsmooth_ext/_meta.py.
+#include <Python.h>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#ifdef RSMOOTH_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+#include "checks.h"
+#include "rsmooth/perturb.h"
+
+#ifndef RSMOOTH_CUDA_ARCHS
+#define RSMOOTH_CUDA_ARCHS ""
+#endif
+#ifndef RSMOOTH_CUDA_VERSION
+#define RSMOOTH_CUDA_VERSION ""
+#endif
+#ifndef RSMOOTH_TORCH_VERSION
+#define RSMOOTH_TORCH_VERSION ""
+#endif
+
+namespace rsmooth {
+namespace {
+
+constexpr int64_t kUint32Limit = int64_t{1} << 32;
+
+#ifdef RSMOOTH_WITH_CUDA
+void* current_cuda_stream(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+}
+#endif
+
+bool is_supported_float(at::ScalarType t) {
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+OutDtype out_dtype_of(at::ScalarType t) {
+  return t == at::kHalf ? OutDtype::Float16 : t == at::kBFloat16 ? OutDtype::BFloat16 : OutDtype::Float32;
+}
+
+std::string family_names() {
+  std::string names;
+  for (int kind = 0; kind < static_cast<int>(NoiseKind::Count); ++kind) {
+    if (kind) names += ", ";
+    names += kNoiseNames[kind];
+  }
+  return names;
+}
+
+NoiseKind checked_kind(const char* op, const std::string& family) {
+  const int kind = noise_kind_from_name(family.c_str());
+  RSMOOTH_CHECK_VALUE(op, kind >= 0, "unknown noise family '", family, "'; known: ", family_names());
+  return static_cast<NoiseKind>(kind);
+}
+
+// Parameter ranges: the Python specs check the same and more (e.g. k > 2 where a variance is
+// needed); these keep the raw op from producing garbage.
+NoiseParams checked_params(const char* op, NoiseKind kind, c10::ArrayRef<double> params) {
+  const int expected = kNoiseParamCount[static_cast<int>(kind)];
+  const char* name = kNoiseNames[static_cast<int>(kind)];
+  RSMOOTH_CHECK_VALUE(op, static_cast<int>(params.size()) == expected, "family '", name, "' takes ",
+                      expected, " parameter(s), got ", params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    RSMOOTH_CHECK_VALUE(op, std::isfinite(params[i]), "params[", i, "] of '", name,
+                        "' must be finite, got ", params[i]);
+  }
+  if (kind == NoiseKind::Masking) {
+    RSMOOTH_CHECK_VALUE(op, params[0] > 0.0 && params[0] <= 1.0,
+                        "masking keep probability params[0] must be in (0, 1], got ", params[0]);
+  } else {
+    RSMOOTH_CHECK_VALUE(op, params[0] > 0.0, "scale lambda params[0] of '", name,
+                        "' must be > 0, got ", params[0]);
+  }
+  if (expected == 2) {
+    RSMOOTH_CHECK_VALUE(op, params[1] > 0.0, "shape k params[1] of '", name, "' must be > 0, got ",
+                        params[1]);
+  }
+  NoiseParams p{};
+  for (size_t i = 0; i < params.size(); ++i) p.v[i] = params[i];
+  return p;
+}
+
+struct PerturbPlan {
+  PerturbArgs args;
+  at::Tensor x_float;  // keeps the float32 copy of x alive
+  at::Tensor ids;
+  at::ScalarType out_dtype;
+  std::vector<int64_t> out_shape;
+};
+
+PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string& family,
+                         c10::ArrayRef<double> params, int64_t num_samples, int64_t seed,
+                         int64_t offset, int64_t phase, const std::optional<at::Tensor>& input_ids,
+                         std::optional<at::ScalarType> out_dtype, bool channels_last) {
+  RSMOOTH_CHECK_VALUE(op, x.dim() >= 1, "x must be a batch (B, *shape), got a ", x.dim(),
+                      "-d tensor");
+  RSMOOTH_CHECK_TYPE(op, is_supported_float(x.scalar_type()),
+                     "x must be float32, float16 or bfloat16, got ", x.scalar_type());
+  const NoiseKind kind = checked_kind(op, family);
+  const NoiseParams p = checked_params(op, kind, params);
+  RSMOOTH_CHECK_VALUE(op, num_samples >= 0, "num_samples must be >= 0, got ", num_samples);
+  RSMOOTH_CHECK_VALUE(op, offset >= 0 && offset + num_samples <= kUint32Limit,
+                      "sample indices offset .. offset + num_samples - 1 must lie in [0, 2^32), got "
+                      "offset=", offset, ", num_samples=", num_samples);
+  RSMOOTH_CHECK_VALUE(op, phase >= 0 && phase <= static_cast<int64_t>(kMaxPhase), "phase must be in [0, ",
+                      kMaxPhase, "], got ", phase);
+  const at::ScalarType dtype = out_dtype.value_or(x.scalar_type());
+  RSMOOTH_CHECK_TYPE(op, is_supported_float(dtype),
+                     "out_dtype must be float32, float16 or bfloat16, got ", dtype);
+  RSMOOTH_CHECK_VALUE(op, !channels_last || x.dim() == 4,
+                      "channels_last needs a 4-d x (B, C, H, W), got a ", x.dim(), "-d tensor");
+  const int64_t batch = x.size(0);
+  int64_t d = 1;
+  for (int64_t i = 1; i < x.dim(); ++i) d *= x.size(i);
+  RSMOOTH_CHECK_VALUE(op, d / 4 < kUint32Limit, "x has ", d, " elements per input; at most ",
+                      4 * kUint32Limit - 1, " are supported");
+
+  PerturbPlan plan;
+  plan.x_float = x.to(at::kFloat).contiguous();
+  if (input_ids.has_value()) {
+    const at::Tensor& ids = *input_ids;
+    RSMOOTH_CHECK_TYPE(op, ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
+                       ids.scalar_type());
+    RSMOOTH_CHECK_VALUE(op, ids.dim() == 1 && ids.size(0) == batch,
+                        "input_ids must have shape (B,) = (", batch, ",), got ", ids.sizes());
+    RSMOOTH_CHECK_VALUE(op, ids.device() == x.device(), "input_ids must be on x's device ",
+                        x.device(), ", got ", ids.device());
+    if (ids.is_cpu() && batch > 0) {
+      const at::Tensor ids_c = ids.contiguous();
+      const int64_t* v = ids_c.data_ptr<int64_t>();
+      for (int64_t i = 0; i < batch; ++i) {
+        RSMOOTH_CHECK_VALUE(op, v[i] >= 0 && v[i] < kUint32Limit, "input_ids[", i, "] = ", v[i],
+                            " is outside [0, 2^32)");
+      }
+    }
+    plan.ids = ids.contiguous();
+  } else {
+    RSMOOTH_CHECK_VALUE(op, batch <= kUint32Limit, "a batch of ", batch,
+                        " inputs exceeds 2^32 input ids");
+    plan.ids = at::arange(batch, x.options().dtype(at::kLong));
+  }
+  plan.out_dtype = dtype;
+  plan.out_shape = x.sizes().vec();
+  plan.out_shape[0] = batch * num_samples;
+
+  PerturbArgs& a = plan.args;
+  a.x = plan.x_float.data_ptr<float>();
+  a.out = nullptr;
+  a.input_ids = plan.ids.data_ptr<int64_t>();
+  a.num_inputs = batch;
+  a.num_samples = num_samples;
+  a.numel = d;
+  a.offset = offset;
+  a.seed = static_cast<uint64_t>(seed);
+  a.phase = static_cast<uint32_t>(phase);
+  a.kind = kind;
+  a.params = p;
+  a.out_dtype = out_dtype_of(dtype);
+  a.channels = channels_last ? x.size(1) : 0;
+  a.spatial = channels_last ? x.size(2) * x.size(3) : 0;
+  return plan;
+}
+
+void launch_perturb(const at::Tensor& x, PerturbArgs& a, at::Tensor& out) {
+  a.out = out.data_ptr();
+  if (x.is_cpu()) {
+    perturb_cpu(a);
+    return;
+  }
+#ifdef RSMOOTH_WITH_CUDA
+  perturb_cuda(a, current_cuda_stream(x));
+#else
+  TORCH_CHECK(false, "rsmooth_ext::perturb: this build has no CUDA kernels (x is on ", x.device(), ")");
+#endif
+}
+
+at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::ArrayRef<double> params,
+                   int64_t num_samples, int64_t seed, int64_t offset, int64_t phase,
+                   const std::optional<at::Tensor>& input_ids,
+                   std::optional<at::ScalarType> out_dtype, bool channels_last) {
+#ifdef RSMOOTH_WITH_CUDA
+  const c10::OptionalDeviceGuard guard(x.device());
+#endif
+  PerturbPlan plan = plan_perturb("perturb", x, family, params, num_samples, seed, offset, phase,
+                                  input_ids, out_dtype, channels_last);
+  at::Tensor out = at::empty(plan.out_shape, x.options().dtype(plan.out_dtype).memory_format(
+                                                 channels_last ? at::MemoryFormat::ChannelsLast
+                                                               : at::MemoryFormat::Contiguous));
+  launch_perturb(x, plan.args, out);
+  return out;
+}
+
+void perturb_out_op(at::Tensor& out, const at::Tensor& x, const std::string& family,
+                 c10::ArrayRef<double> params, int64_t num_samples, int64_t seed, int64_t offset,
+                 int64_t phase, const std::optional<at::Tensor>& input_ids, bool channels_last) {
+#ifdef RSMOOTH_WITH_CUDA
+  const c10::OptionalDeviceGuard guard(x.device());
+#endif
+  const char* op = "perturb_out";
+  PerturbPlan plan = plan_perturb(op, x, family, params, num_samples, seed, offset, phase,
+                                  input_ids, out.scalar_type(), channels_last);
+  RSMOOTH_CHECK_VALUE(op, out.device() == x.device(), "out must be on x's device ", x.device(),
+                      ", got ", out.device());
+  RSMOOTH_CHECK_VALUE(op, out.sizes().vec() == plan.out_shape, "out must have shape ",
+                      c10::IntArrayRef(plan.out_shape), ", got ", out.sizes());
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  RSMOOTH_CHECK_VALUE(op, out.is_contiguous(format), "out must be ",
+                      channels_last ? "channels_last" : "contiguous", " (got strides ",
+                      out.strides(), ")");
+  launch_perturb(x, plan.args, out);
+}
+
+// Philox4x32-10 of explicit counters (N, 4) (uint32 values held in int64) under key (key0, key1):
+// the known-answer tests and the NumPy reference compare against it.
+at::Tensor philox_op(const at::Tensor& counters, int64_t key0, int64_t key1) {
+  const char* op = "philox4x32_10";
+  RSMOOTH_CHECK_TYPE(op, counters.scalar_type() == at::kLong, "counters must be int64, got ",
+                     counters.scalar_type());
+  RSMOOTH_CHECK_VALUE(op, counters.dim() == 2 && counters.size(1) == 4,
+                      "counters must have shape (N, 4), got ", counters.sizes());
+  for (int64_t key : {key0, key1}) {
+    RSMOOTH_CHECK_VALUE(op, key >= 0 && key < kUint32Limit, "key words must lie in [0, 2^32), got ",
+                        key);
+  }
+#ifdef RSMOOTH_WITH_CUDA
+  const c10::OptionalDeviceGuard guard(counters.device());
+#endif
+  const at::Tensor ctr32 = counters.to(at::kInt).contiguous();  // same low 32 bits
+  at::Tensor out32 = at::empty_like(ctr32);
+  const uint32_t key[2] = {static_cast<uint32_t>(key0), static_cast<uint32_t>(key1)};
+  const auto* ctr = reinterpret_cast<const uint32_t*>(ctr32.data_ptr<int32_t>());
+  auto* res = reinterpret_cast<uint32_t*>(out32.data_ptr<int32_t>());
+  if (counters.is_cpu()) {
+    philox_cpu(ctr, counters.size(0), key, res);
+  } else {
+#ifdef RSMOOTH_WITH_CUDA
+    philox_cuda(ctr, counters.size(0), key, res, current_cuda_stream(counters));
+#else
+    TORCH_CHECK(false, "rsmooth_ext::philox4x32_10: this build has no CUDA kernels");
+#endif
+  }
+  return out32.to(at::kLong).bitwise_and(kUint32Limit - 1);
+}
+
+std::string build_info() {
+#ifdef RSMOOTH_WITH_CUDA
+  const bool cuda = true;
+#else
+  const bool cuda = false;
+#endif
+  return std::string("cpu=1;cuda=") + (cuda ? "1" : "0") + ";cuda_archs=" + RSMOOTH_CUDA_ARCHS +
+         ";cuda_version=" + RSMOOTH_CUDA_VERSION + ";torch_version=" + RSMOOTH_TORCH_VERSION;
+}
+
+}  // namespace
+}  // namespace rsmooth
+
+TORCH_LIBRARY(rsmooth_ext, m) {
+  m.set_python_module("rsmooth_ext._meta");
+  m.def(
+      "perturb(Tensor x, str family, float[] params, int num_samples, int seed, int offset, "
+      "int phase, Tensor? input_ids, ScalarType? out_dtype, bool channels_last) -> Tensor");
+  m.def(
+      "perturb_out(Tensor(a!) out, Tensor x, str family, float[] params, int num_samples, "
+      "int seed, int offset, int phase, Tensor? input_ids, bool channels_last) -> ()");
+  m.def("philox4x32_10(Tensor counters, int key0, int key1) -> Tensor");
+  m.def("build_info() -> str", &rsmooth::build_info);
+}
+
+TORCH_LIBRARY_IMPL(rsmooth_ext, CPU, m) {
+  m.impl("perturb", &rsmooth::perturb_op);
+  m.impl("perturb_out", &rsmooth::perturb_out_op);
+  m.impl("philox4x32_10", &rsmooth::philox_op);
+}
+
+#ifdef RSMOOTH_WITH_CUDA
+TORCH_LIBRARY_IMPL(rsmooth_ext, CUDA, m) {
+  m.impl("perturb", &rsmooth::perturb_op);
+  m.impl("perturb_out", &rsmooth::perturb_out_op);
+  m.impl("philox4x32_10", &rsmooth::philox_op);
+}
+#endif
+
+// `import rsmooth_ext._C` loads this library, which runs the registrations above.
+static struct PyModuleDef rsmooth_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&rsmooth_module); }

@@ -1,0 +1,168 @@
+// The noise families: one rule each, shared by the CPU and CUDA kernels. A family is named by a
+// string in the op schema; noise_kind_from_name() maps it to NoiseKind, and the kernels are
+// templated on the family struct (i.i.d. families) or on the sphere the radial family draws from.
+#pragma once
+
+#include <cstring>
+
+#include "distributions.h"
+
+namespace rsmooth {
+
+enum class NoiseKind : int {
+  Gaussian = 0,
+  Laplace,
+  Uniform,
+  Lomax,
+  Masking,
+  ExpInf,
+  Exp1,
+  Exp2,
+  UniformBall,
+  Count
+};
+
+// Names as used by the op schema and the Python specs, indexed by NoiseKind.
+constexpr const char* kNoiseNames[] = {"gaussian", "laplace", "uniform",   "lomax",
+                                       "masking",  "expinf",  "exp1",      "exp2",
+                                       "uniformball"};
+// Number of float parameters each family takes, indexed by NoiseKind.
+constexpr int kNoiseParamCount[] = {1, 1, 1, 2, 1, 2, 2, 2, 1};
+
+inline int noise_kind_from_name(const char* name) {
+  for (int kind = 0; kind < static_cast<int>(NoiseKind::Count); ++kind) {
+    if (std::strcmp(name, kNoiseNames[kind]) == 0) return kind;
+  }
+  return -1;
+}
+
+constexpr int kMaxNoiseParams = 4;
+struct NoiseParams {
+  double v[kMaxNoiseParams];
+};
+
+// ---- i.i.d. families: x -> x + eps elementwise, 4 elements per Philox block ----------------------
+
+struct GaussianNoise {  // eps_j ~ N(0, lambda^2)
+  float lambda;
+  RSMOOTH_HD explicit GaussianNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
+  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
+    float z[4];
+    normal_pair(w[0], w[1], &z[0], &z[1]);
+    normal_pair(w[2], w[3], &z[2], &z[3]);
+    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * z[t];
+  }
+};
+
+struct LaplaceNoise {  // eps_j ~ Laplace(0, lambda)
+  float lambda;
+  RSMOOTH_HD explicit LaplaceNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
+  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
+    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * laplace_unit(w[t]);
+  }
+};
+
+struct UniformNoise {  // eps_j ~ U(-lambda, lambda)
+  float lambda;
+  RSMOOTH_HD explicit UniformNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
+  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
+    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * uniform_pm1(w[t]);
+  }
+};
+
+// Symmetric Lomax: |eps_j| = lambda * (U^(-1/k) - 1) (Pareto II, survival (1 + r/lambda)^-k),
+// written as lambda * expm1(E / k) with E = -log U standard exponential; random sign.
+struct LomaxNoise {
+  float lambda, inv_k;
+  RSMOOTH_HD explicit LomaxNoise(const NoiseParams& p)
+      : lambda(static_cast<float>(p.v[0])), inv_k(static_cast<float>(1.0 / p.v[1])) {}
+  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
+    for (int t = 0; t < 4; ++t) {
+      out[t] = x[t] + sign_from_top_bit(w[t]) * lambda * expm1f(exponential_31(w[t]) * inv_k);
+    }
+  }
+};
+
+// Masking: coordinate kept with probability `keep`, else set to 0 (eps_j = -x_j). Kept iff
+// w < keep * 2^32, exact in double.
+struct MaskingNoise {
+  double threshold;
+  RSMOOTH_HD explicit MaskingNoise(const NoiseParams& p) : threshold(p.v[0] * 4294967296.0) {}
+  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
+    for (int t = 0; t < 4; ++t) out[t] = static_cast<double>(w[t]) < threshold ? x[t] : 0.0f;
+  }
+};
+
+// ---- radial families: eps = r * u, r a per-sample radius, u on the unit l_inf / l_1 / l_2 sphere --
+
+enum class Sphere : int { Linf = 0, L1 = 1, L2 = 2 };
+
+inline Sphere sphere_of(NoiseKind kind) {
+  switch (kind) {
+    case NoiseKind::ExpInf: return Sphere::Linf;
+    case NoiseKind::Exp1: return Sphere::L1;
+    default: return Sphere::L2;  // Exp2, UniformBall
+  }
+}
+
+// Unnormalised direction coordinates for 4 elements: uniform on (-1, 1) (l_inf: the cube's
+// surface point is fixed up by the chosen coordinate), signed exponentials (l_1: Dirichlet(1) with
+// random signs after normalisation) or standard normals (l_2: isotropic after normalisation).
+template <Sphere S>
+RSMOOTH_HDI void direction4(const uint32_t w[4], float raw[4]) {
+  if (S == Sphere::Linf) {
+    for (int t = 0; t < 4; ++t) raw[t] = uniform_pm1(w[t]);
+  } else if (S == Sphere::L1) {
+    for (int t = 0; t < 4; ++t) raw[t] = laplace_unit(w[t]);
+  } else {
+    normal_pair(w[0], w[1], &raw[0], &raw[1]);
+    normal_pair(w[2], w[3], &raw[2], &raw[3]);
+  }
+}
+
+// The per-sample normaliser's summand: |u_j| for l_1, u_j^2 for l_2 (l_inf needs none).
+template <Sphere S>
+RSMOOTH_HDI double norm_term(float raw) {
+  return S == Sphere::L1 ? static_cast<double>(fabsf(raw)) : static_cast<double>(raw) * raw;
+}
+
+template <Sphere S>
+RSMOOTH_HDI float direction_scale(double radius, double norm_sum) {
+  if (S == Sphere::Linf) return static_cast<float>(radius);
+  if (S == Sphere::L1) return static_cast<float>(radius / norm_sum);
+  return static_cast<float>(radius / sqrt(norm_sum));
+}
+
+// What a radial sample needs besides its elements: the radius and, for l_inf, the coordinate
+// set to +-r. Drawn from the sample's radius and choice streams.
+struct RadialDraw {
+  double radius;
+  int64_t chosen;      // l_inf: index of the coordinate on the cube's face; -1 otherwise
+  float chosen_sign;   // l_inf: its sign
+};
+
+// Radius laws: ExpInf / Exp1 / Exp2 (params lambda, k): r = lambda * z^(1/k), z ~ Gamma(d/k, 1),
+// i.e. r^k ~ Gamma(shape d/k, rate lambda^-k); UniformBall (param lambda): r = lambda * U^(1/d).
+RSMOOTH_HDI RadialDraw draw_radial(NoiseKind kind, const NoiseParams& p, int64_t d,
+                                   const SampleStream& stream) {
+  uint32_t extra[4];
+  stream.draw(0, kPurposeChoice, extra);
+  RadialDraw draw;
+  const double lambda = p.v[0];
+  if (kind == NoiseKind::UniformBall) {
+    draw.radius = lambda * exp(log(u01d(extra[3])) / static_cast<double>(d));
+  } else {
+    const double k = p.v[1];
+    draw.radius = lambda * exp(log_gamma_draw(stream, static_cast<double>(d) / k, extra[3]) / k);
+  }
+  if (kind == NoiseKind::ExpInf) {
+    draw.chosen = static_cast<int64_t>(uniform_index(extra[0], extra[1], static_cast<uint64_t>(d)));
+    draw.chosen_sign = sign_from_top_bit(extra[2]);
+  } else {
+    draw.chosen = -1;
+    draw.chosen_sign = 0.0f;
+  }
+  return draw;
+}
+
+}  // namespace rsmooth

@@ -1,0 +1,25 @@
+"""rsmooth_ext: fused C++/CUDA kernels for randomized-smoothing certification of PyTorch classifiers."""
+
+from . import _C  # noqa: F401  (loads the extension; registers torch.ops.rsmooth_ext.*)
+from . import _meta  # noqa: F401
+from ._ops import build_info, cuda_built, perturb
+from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NOISES",
+    "Exp1",
+    "Exp2",
+    "ExpInf",
+    "Gaussian",
+    "Laplace",
+    "Lomax",
+    "Masking",
+    "Noise",
+    "Uniform",
+    "UniformBall",
+    "build_info",
+    "cuda_built",
+    "perturb",
+]

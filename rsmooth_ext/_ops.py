@@ -1,0 +1,129 @@
+"""Thin typed wrappers over torch.ops.rsmooth_ext.*, with the Python-side argument checks."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from . import _C  # noqa: F401
+from .noises import Noise
+from .seeding import resolve_seed
+
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_UINT32_LIMIT = 2**32
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_input_ids(input_ids: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """Validate user-given input ids: int64 (B,), on x's device, values in [0, 2^32)."""
+    if input_ids is None:
+        return None
+    if not isinstance(input_ids, torch.Tensor):
+        input_ids = torch.as_tensor(input_ids, device=x.device)
+    if input_ids.dtype != torch.int64:
+        raise TypeError(f"input_ids must be an int64 tensor, got {input_ids.dtype}")
+    if input_ids.shape != (x.shape[0],):
+        raise ValueError(f"input_ids must have shape (B,) = ({x.shape[0]},), got {tuple(input_ids.shape)}")
+    if input_ids.device != x.device:
+        raise ValueError(f"input_ids must be on x's device {x.device}, got {input_ids.device}")
+    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= _UINT32_LIMIT):
+        raise ValueError(
+            f"input_ids must lie in [0, 2^32), got min {int(input_ids.min())}, max {int(input_ids.max())}"
+        )
+    return input_ids
+
+
+def perturb(
+    x: torch.Tensor,
+    noise: Noise,
+    num_samples: int,
+    *,
+    seed: int | torch.Generator | None,
+    offset: int = 0,
+    input_ids: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    out: torch.Tensor | None = None,
+    phase: int = 0,
+) -> torch.Tensor:
+    """Noisy copies of a batch in one fused pass: returns (B * num_samples, *shape), input-major.
+
+    Row ``i * num_samples + t`` is ``x[i] + eps`` with eps the noise of sample ``s = offset + t`` of input
+    ``input_ids[i]`` (default ``i``) under ``seed``: a pure function of (seed, input id, s, element, phase),
+    the same whatever the batch size, chunking, thread count or device. Computed in float32 and written
+    once in ``out_dtype`` (default ``x.dtype``), optionally channels_last (4-d x), optionally into ``out``.
+    ``phase`` separates independent streams (certify draws its selection and estimation samples in
+    different phases)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not isinstance(noise, Noise):
+        raise TypeError(f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}")
+    if x.dim() < 1:
+        raise ValueError(f"x must be a batch (B, *shape), got a {x.dim()}-d tensor")
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
+    if out_dtype is not None and out_dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {out_dtype}")
+    num_samples = _check_int("num_samples", num_samples, 0)
+    offset = _check_int("offset", offset, 0)
+    phase = _check_int("phase", phase, 0)
+    if offset + num_samples > _UINT32_LIMIT:
+        raise ValueError(f"offset + num_samples must be <= 2^32, got offset={offset}, num_samples={num_samples}")
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
+    if channels_last and x.dim() != 4:
+        raise ValueError(f"channels_last needs a 4-d x (B, C, H, W), got shape {tuple(x.shape)}")
+    noise.check_input_dim(x[0].numel() if x.shape[0] else _per_input_numel(x))
+    seed = resolve_seed(seed)
+    input_ids = check_input_ids(input_ids, x)
+    if out is None:
+        return torch.ops.rsmooth_ext.perturb.default(
+            x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last
+        )
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
+    if out_dtype is not None and out.dtype != out_dtype:
+        raise ValueError(f"out has dtype {out.dtype} but out_dtype={out_dtype}")
+    torch.ops.rsmooth_ext.perturb_out.default(
+        out, x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, channels_last
+    )
+    return out
+
+
+def _per_input_numel(x: torch.Tensor) -> int:
+    n = 1
+    for size in x.shape[1:]:
+        n *= size
+    return n
+
+
+def philox4x32_10(counters: torch.Tensor, key: tuple[int, int]) -> torch.Tensor:
+    """Philox4x32-10 of explicit counters (N, 4) (uint32 values in int64) under key (k0, k1)."""
+    return torch.ops.rsmooth_ext.philox4x32_10.default(counters, int(key[0]), int(key[1]))
+
+
+def build_info() -> dict:
+    """What this build of the extension contains: CPU and CUDA kernels, CUDA archs, torch and CUDA versions."""
+    raw = torch.ops.rsmooth_ext.build_info.default()
+    info = dict(item.split("=", 1) for item in raw.split(";"))
+    return {
+        "cpu": info["cpu"] == "1",
+        "cuda": info["cuda"] == "1",
+        "cuda_archs": info["cuda_archs"] or None,
+        "cuda_version": info["cuda_version"] or None,
+        "torch_version_built": info["torch_version"],
+        "torch_version_runtime": torch.__version__,
+    }
+
+
+def cuda_built() -> bool:
+    """True when this build contains the CUDA kernels."""
+    return build_info()["cuda"]

@@ -1,0 +1,77 @@
+"""Build rsmooth_ext._C: CPU kernels always, CUDA kernels when torch is a CUDA build, nvcc is found
+and (a GPU is visible or FORCE_CUDA=1). RSMOOTH_FORCE_CPU=1 turns CUDA off.
+
+Environment: FORCE_CUDA, RSMOOTH_FORCE_CPU, TORCH_CUDA_ARCH_LIST (default "8.0;9.0+PTX": sm_80 and
+sm_90 binaries plus PTX for newer GPUs), DEBUG=1 (-O0 -g), NVCC_FLAGS (extra nvcc flags), MAX_JOBS.
+"""
+
+import glob
+import os
+
+from setuptools import setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CUDA_ARCHS = "8.0;9.0+PTX"
+
+
+def _flag(name):
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _extensions():
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
+
+    force_cpu = _flag("RSMOOTH_FORCE_CPU")
+    force_cuda = _flag("FORCE_CUDA")
+    use_cuda = (
+        not force_cpu
+        and torch.version.cuda is not None
+        and CUDA_HOME is not None
+        and (torch.cuda.is_available() or force_cuda)
+    )
+    debug = _flag("DEBUG")
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST") or DEFAULT_CUDA_ARCHS
+    if use_cuda:
+        os.environ["TORCH_CUDA_ARCH_LIST"] = archs
+    print(
+        f"rsmooth_ext build: torch={torch.__version__} torch.version.cuda={torch.version.cuda} "
+        f"CUDA_HOME={CUDA_HOME} FORCE_CUDA={force_cuda} RSMOOTH_FORCE_CPU={force_cpu} "
+        f"use_cuda={use_cuda} archs={archs if use_cuda else '-'} debug={debug}"
+    )
+
+    opt = ["-O0", "-g"] if debug else ["-O3"]
+    cxx = opt + ["-std=c++20"]
+    parallel = torch.__config__.parallel_info()
+    if "OpenMP" in parallel and "ATen parallel backend: OpenMP" in parallel:
+        cxx += ["-fopenmp"]
+    torch_version = torch.__version__.split("+")[0]
+    macros = [("RSMOOTH_TORCH_VERSION", f'"{torch_version}"')]
+    sources = [os.path.relpath(p, ROOT) for p in ["csrc/ops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]]
+    extra = {"cxx": cxx}
+    if use_cuda:
+        sources += sorted(glob.glob("csrc/cuda/*.cu"))
+        macros += [
+            ("RSMOOTH_WITH_CUDA", None),
+            ("RSMOOTH_CUDA_ARCHS", '"' + archs.replace(';', ' ') + '"'),
+            ("RSMOOTH_CUDA_VERSION", f'"{torch.version.cuda}"'),
+        ]
+        extra["nvcc"] = opt + ["-std=c++20", "-lineinfo"] + os.environ.get("NVCC_FLAGS", "").split()
+        ext = CUDAExtension("rsmooth_ext._C", sources, define_macros=macros, extra_compile_args=extra,
+                            extra_link_args=["-fopenmp"] if "-fopenmp" in cxx else [])
+    else:
+        ext = CppExtension("rsmooth_ext._C", sources, define_macros=macros, extra_compile_args=extra,
+                           extra_link_args=["-fopenmp"] if "-fopenmp" in cxx else [])
+    return [ext]
+
+
+def _build_ext():
+    from torch.utils.cpp_extension import BuildExtension
+
+    return BuildExtension.with_options(use_ninja=True)
+
+
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": _build_ext()},
+)
