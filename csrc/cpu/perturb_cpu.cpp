@@ -1,52 +1,125 @@
-// CPU loops of the fused perturb kernel (at::parallel_for over element blocks or sample rows).
-// The math is in csrc/rsmooth/; this file only decides who computes what.
+// CPU loops of the fused perturb kernel: at::parallel_for over (row, tile) units for the i.i.d.
+// families and over rows for the radial ones. The element math is in csrc/rsmooth/ (shared with CUDA);
+// this file decides who computes what, in tiles the compiler can vectorise, and picks at run time the
+// widest instruction set this CPU has (AVX-512, AVX2 + FMA, or the x86-64 baseline).
 #include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "../rsmooth/perturb.h"
 
 namespace rsmooth {
 namespace {
 
-constexpr int64_t kBlocksPerTask = 1024;  // 4096 elements: amortises scheduling, keeps tasks small
+constexpr int kTileBlocks = 64;              // Philox blocks per tile
+constexpr int kTile = 4 * kTileBlocks;       // elements per tile
+constexpr int64_t kTilesPerTask = 16;        // parallel_for grain for the i.i.d. loop
+
+// Tiles [begin, end) of the flattened (row, tile) space of an i.i.d. family.
+template <class Family, OutDtype D>
+inline void iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin, int64_t end) {
+  alignas(64) uint32_t words[kTile];
+  alignas(64) float xin[kTile];
+  alignas(64) float y[kTile];
+  const int64_t blocks_per_row = a.num_blocks();
+  const int64_t tiles_per_row = (blocks_per_row + kTileBlocks - 1) / kTileBlocks;
+  for (int64_t unit = begin; unit < end; ++unit) {
+    const int64_t row = unit / tiles_per_row;
+    const int64_t first_block = (unit - row * tiles_per_row) * kTileBlocks;
+    const int num_blocks = static_cast<int>(std::min<int64_t>(kTileBlocks, blocks_per_row - first_block));
+    const SampleStream stream = a.stream_of_row(row);
+    const int64_t j0 = 4 * first_block;
+    draw_words(stream, first_block, num_blocks, words);
+    load_span(a, row, j0, 4 * num_blocks, xin);
+    apply_span(family, words, xin, y, 4 * num_blocks);
+    store_span<D>(a, row, j0, 4 * num_blocks, y);
+  }
+}
+
+// Rows [begin, end) of a radial family. The direction of a row is generated once into `raw` (a
+// per-thread scratch row), normalised, then added: the CUDA kernel instead regenerates it.
+template <Sphere S, OutDtype D>
+inline void radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float* raw) {
+  alignas(64) uint32_t words[kTile];
+  alignas(64) float xin[kTile];
+  alignas(64) float y[kTile];
+  const int64_t blocks_per_row = a.num_blocks();
+  for (int64_t row = begin; row < end; ++row) {
+    const SampleStream stream = a.stream_of_row(row);
+    double norm_sum = 0.0;
+    for (int64_t first_block = 0; first_block < blocks_per_row; first_block += kTileBlocks) {
+      const int num_blocks = static_cast<int>(std::min<int64_t>(kTileBlocks, blocks_per_row - first_block));
+      const int64_t j0 = 4 * first_block;
+      draw_words(stream, first_block, num_blocks, words);
+      direction_span<S>(words, raw + j0, 4 * num_blocks);
+      if (S != Sphere::Linf) norm_sum += norm_span<S>(a, j0, 4 * num_blocks, raw + j0);
+    }
+    const RadialDraw draw = draw_radial(a.kind, a.params, a.numel, stream);
+    const float scale = direction_scale<S>(draw.radius, norm_sum);
+    for (int64_t j0 = 0; j0 < a.numel; j0 += kTile) {
+      const int count = static_cast<int>(std::min<int64_t>(kTile, 4 * blocks_per_row - j0));
+      load_span(a, row, j0, count, xin);
+      radial_finish_span(draw, scale, j0, count, raw + j0, xin, y);
+      store_span<D>(a, row, j0, count, y);
+    }
+  }
+}
+
+// Instruction-set variants: the same code, compiled for wider vectors and with every call inlined.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RSMOOTH_X86_VARIANTS 1
+#define RSMOOTH_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
+#define RSMOOTH_AVX2 __attribute__((target("avx2,fma"), flatten))
 
 template <class Family, OutDtype D>
-void perturb_iid_cpu(const PerturbArgs& a, const Family& family) {
-  const int64_t blocks_per_row = a.num_blocks();
-  const int64_t total = a.num_rows() * blocks_per_row;
-  at::parallel_for(0, total, kBlocksPerTask, [&](int64_t begin, int64_t end) {
-    int64_t row = begin / blocks_per_row;
-    int64_t block = begin - row * blocks_per_row;
-    SampleStream stream = a.stream_of_row(row);
-    for (int64_t t = begin; t < end; ++t) {
-      perturb_iid_block<Family, D>(a, family, stream, row, block);
-      if (++block == blocks_per_row && t + 1 < end) {
-        block = 0;
-        stream = a.stream_of_row(++row);
-      }
-    }
-  });
+RSMOOTH_AVX512 void iid_tiles_avx512(const PerturbArgs& a, const Family& f, int64_t b, int64_t e) {
+  iid_tiles<Family, D>(a, f, b, e);
+}
+template <class Family, OutDtype D>
+RSMOOTH_AVX2 void iid_tiles_avx2(const PerturbArgs& a, const Family& f, int64_t b, int64_t e) {
+  iid_tiles<Family, D>(a, f, b, e);
+}
+template <Sphere S, OutDtype D>
+RSMOOTH_AVX512 void radial_rows_avx512(const PerturbArgs& a, int64_t b, int64_t e, float* raw) {
+  radial_rows<S, D>(a, b, e, raw);
+}
+template <Sphere S, OutDtype D>
+RSMOOTH_AVX2 void radial_rows_avx2(const PerturbArgs& a, int64_t b, int64_t e, float* raw) {
+  radial_rows<S, D>(a, b, e, raw);
+}
+
+enum class Isa { Baseline, Avx2, Avx512 };
+
+Isa detect_isa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+    return Isa::Avx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  return Isa::Baseline;
+}
+
+const Isa kIsa = detect_isa();
+#endif
+
+template <class Family, OutDtype D>
+void run_iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin, int64_t end) {
+#ifdef RSMOOTH_X86_VARIANTS
+  if (kIsa == Isa::Avx512) return iid_tiles_avx512<Family, D>(a, family, begin, end);
+  if (kIsa == Isa::Avx2) return iid_tiles_avx2<Family, D>(a, family, begin, end);
+#endif
+  iid_tiles<Family, D>(a, family, begin, end);
 }
 
 template <Sphere S, OutDtype D>
-void perturb_radial_cpu(const PerturbArgs& a) {
-  const int64_t blocks_per_row = a.num_blocks();
-  const int64_t grain = std::max<int64_t>(1, kBlocksPerTask / blocks_per_row);
-  at::parallel_for(0, a.num_rows(), grain, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const SampleStream stream = a.stream_of_row(row);
-      const RadialDraw draw = draw_radial(a.kind, a.params, a.numel, stream);
-      double norm_sum = 0.0;
-      if (S != Sphere::Linf) {
-        for (int64_t block = 0; block < blocks_per_row; ++block) {
-          norm_sum += radial_norm_block<S>(a, stream, block);
-        }
-      }
-      const float scale = direction_scale<S>(draw.radius, norm_sum);
-      for (int64_t block = 0; block < blocks_per_row; ++block) {
-        radial_write_block<S, D>(a, stream, draw, scale, row, block);
-      }
-    }
-  });
+void run_radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float* raw) {
+#ifdef RSMOOTH_X86_VARIANTS
+  if (kIsa == Isa::Avx512) return radial_rows_avx512<S, D>(a, begin, end, raw);
+  if (kIsa == Isa::Avx2) return radial_rows_avx2<S, D>(a, begin, end, raw);
+#endif
+  radial_rows<S, D>(a, begin, end, raw);
 }
 
 }  // namespace
@@ -56,11 +129,20 @@ void perturb_cpu(const PerturbArgs& a) {
   dispatch_out_dtype(a.out_dtype, [&](auto dtype) {
     constexpr OutDtype D = decltype(dtype)::value;
     const bool iid = dispatch_iid_family(a.kind, a.params, [&](const auto& family) {
-      perturb_iid_cpu<std::decay_t<decltype(family)>, D>(a, family);
+      using Family = std::decay_t<decltype(family)>;
+      const int64_t tiles = a.num_rows() * ((a.num_blocks() + kTileBlocks - 1) / kTileBlocks);
+      at::parallel_for(0, tiles, kTilesPerTask, [&](int64_t begin, int64_t end) {
+        run_iid_tiles<Family, D>(a, family, begin, end);
+      });
     });
     if (!iid) {
       dispatch_sphere(sphere_of(a.kind), [&](auto sphere) {
-        perturb_radial_cpu<decltype(sphere)::value, D>(a);
+        constexpr Sphere S = decltype(sphere)::value;
+        const int64_t grain = std::max<int64_t>(1, kTilesPerTask * kTile / std::max<int64_t>(1, a.numel));
+        at::parallel_for(0, a.num_rows(), grain, [&](int64_t begin, int64_t end) {
+          std::vector<float> raw(4 * a.num_blocks());
+          run_radial_rows<S, D>(a, begin, end, raw.data());
+        });
       });
     }
   });

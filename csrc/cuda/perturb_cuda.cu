@@ -1,9 +1,10 @@
 // CUDA loops of the fused perturb kernel. Raw pointers and CUDA/CUB headers only (fast nvcc builds);
-// the math is in csrc/rsmooth/, shared with the CPU loops.
+// the element math is in csrc/rsmooth/, shared with the CPU loops.
 #include <cuda_runtime.h>
 
 #include <cub/block/block_reduce.cuh>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -24,7 +25,7 @@ void check_launch(const char* what) {
   }
 }
 
-// One thread per block of 4 elements, grid-stride over all (row, block) pairs.
+// One thread per Philox block (4 elements), grid-stride over all (row, block) pairs.
 template <class Family, OutDtype D>
 __global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
   const int64_t blocks_per_row = a.num_blocks();
@@ -32,39 +33,53 @@ __global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t row = t / blocks_per_row;
-    perturb_iid_block<Family, D>(a, family, a.stream_of_row(row), row, t - row * blocks_per_row);
+    const int64_t block = t - row * blocks_per_row;
+    uint32_t words[4];
+    float xin[4], y[4];
+    draw_words(a.stream_of_row(row), block, 1, words);
+    load_span(a, row, 4 * block, 4, xin);
+    apply_span(family, words, xin, y, 4);
+    store_span<D>(a, row, 4 * block, 4, y);
   }
 }
 
-// One CUDA block per sample row: the radius and l_inf choice once, then (l_1 / l_2) a block-wide
-// sum of the normaliser, then a second pass regenerating the same words to write the output.
+// One CUDA block per sample row: (l_1 / l_2) a block-wide sum of the normaliser, the radius and l_inf
+// choice once, then a second pass that regenerates the same words to write the output.
 template <Sphere S, OutDtype D>
 __global__ void perturb_radial_kernel(PerturbArgs a) {
   using Reduce = cub::BlockReduce<double, kRadialThreads>;
   __shared__ typename Reduce::TempStorage reduce_storage;
-  __shared__ RadialDraw draw;
-  __shared__ float scale;
+  __shared__ RadialDraw shared_draw;
+  __shared__ float shared_scale;
   const int64_t blocks_per_row = a.num_blocks();
   for (int64_t row = blockIdx.x; row < a.num_rows(); row += gridDim.x) {
     const SampleStream stream = a.stream_of_row(row);
+    uint32_t words[4];
+    float raw[4], xin[4], y[4];
     double partial = 0.0;
     if (S != Sphere::Linf) {
       for (int64_t block = threadIdx.x; block < blocks_per_row; block += blockDim.x) {
-        partial += radial_norm_block<S>(a, stream, block);
+        draw_words(stream, block, 1, words);
+        direction_span<S>(words, raw, 4);
+        partial += norm_span<S>(a, 4 * block, 4, raw);
       }
     }
     const double norm_sum = Reduce(reduce_storage).Sum(partial);
     if (threadIdx.x == 0) {
-      draw = draw_radial(a.kind, a.params, a.numel, stream);
-      scale = direction_scale<S>(draw.radius, norm_sum);
+      shared_draw = draw_radial(a.kind, a.params, a.numel, stream);
+      shared_scale = direction_scale<S>(shared_draw.radius, norm_sum);
     }
     __syncthreads();
-    const RadialDraw local_draw = draw;
-    const float local_scale = scale;
+    const RadialDraw draw = shared_draw;
+    const float scale = shared_scale;
     for (int64_t block = threadIdx.x; block < blocks_per_row; block += blockDim.x) {
-      radial_write_block<S, D>(a, stream, local_draw, local_scale, row, block);
+      draw_words(stream, block, 1, words);
+      direction_span<S>(words, raw, 4);
+      load_span(a, row, 4 * block, 4, xin);
+      radial_finish_span(draw, scale, 4 * block, 4, raw, xin, y);
+      store_span<D>(a, row, 4 * block, 4, y);
     }
-    __syncthreads();  // reduce_storage / draw are reused by the next row
+    __syncthreads();  // reduce_storage and the shared draw are reused by the next row
   }
 }
 

@@ -1,23 +1,27 @@
 // Transforms from uniform 32-bit words to the laws the noise families need. One formula per law,
-// shared by the CPU and CUDA kernels (no fast-math: host libm and CUDA math agree to a few ulp).
+// shared by the CPU and CUDA kernels; float laws use the polynomials of fastmath.h, the per-sample
+// gamma radius uses double-precision libm / CUDA math (no fast-math anywhere).
 #pragma once
 
 #include <cmath>
 
 #include "counter.h"
+#include "fastmath.h"
 
 namespace rsmooth {
 
-constexpr float kTwoPiF = 6.283185307179586f;
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
-// Uniform in (0, 1]: never 0, so log() is always finite. Resolution 2^-32 near 0.
-RSMOOTH_HDI float u01f(uint32_t w) { return static_cast<float>(w) * 0x1p-32f + 0x1p-33f; }
+// Uniform in (0, 1]: never 0, so log() is always finite. 31 bits through a signed conversion (which
+// vectorises on every x86 level); resolution 2^-31, smallest value 2^-32.
+RSMOOTH_HDI float u01f(uint32_t w) {
+  return static_cast<float>(static_cast<int32_t>(w >> 1)) * 0x1p-31f + 0x1p-32f;
+}
 RSMOOTH_HDI double u01d(uint32_t w) { return static_cast<double>(w) * 0x1p-32 + 0x1p-33; }
 
 // Uniform in (0, 1] from the low 31 bits (the top bit is used as a sign elsewhere).
 RSMOOTH_HDI float u01f_31(uint32_t w) {
-  return static_cast<float>(w & 0x7fffffffu) * 0x1p-31f + 0x1p-32f;
+  return static_cast<float>(static_cast<int32_t>(w & 0x7fffffffu)) * 0x1p-31f + 0x1p-32f;
 }
 
 // Symmetric uniform in (-1, 1).
@@ -27,17 +31,18 @@ RSMOOTH_HDI float uniform_pm1(uint32_t w) { return 2.0f * u01f(w) - 1.0f; }
 RSMOOTH_HDI float sign_from_top_bit(uint32_t w) { return (w >> 31) ? -1.0f : 1.0f; }
 
 // Standard exponential magnitude from the low 31 bits.
-RSMOOTH_HDI float exponential_31(uint32_t w) { return -logf(u01f_31(w)); }
+RSMOOTH_HDI float exponential_31(uint32_t w) { return -log_pos(u01f_31(w)); }
 
 // Standard Laplace: exponential magnitude (low 31 bits) with a random sign (top bit).
 RSMOOTH_HDI float laplace_unit(uint32_t w) { return sign_from_top_bit(w) * exponential_31(w); }
 
 // Box-Muller: two words -> two independent standard normals.
 RSMOOTH_HDI void normal_pair(uint32_t a, uint32_t b, float* z0, float* z1) {
-  const float radius = sqrtf(-2.0f * logf(u01f(a)));
-  const float theta = kTwoPiF * u01f(b);
-  *z0 = radius * cosf(theta);
-  *z1 = radius * sinf(theta);
+  const float radius = sqrtf(-2.0f * log_pos(u01f(a)));
+  float s, c;
+  sincos_2pi(u01f(b), &s, &c);
+  *z0 = radius * c;
+  *z1 = radius * s;
 }
 
 RSMOOTH_HDI double normal_d(uint32_t a, uint32_t b) {

@@ -41,55 +41,62 @@ struct NoiseParams {
   double v[kMaxNoiseParams];
 };
 
-// ---- i.i.d. families: x -> x + eps elementwise, 4 elements per Philox block ----------------------
+// ---- i.i.d. families: x -> x + eps elementwise -----------------------------------------------------
+// Element j of a sample uses word j % 4 of Philox block j / 4. A family consumes its words in groups of
+// kGroup consecutive elements (Box-Muller pairs for the Gaussian, single words otherwise):
+// apply(w, x, y) sets y[0..kGroup) from w[0..kGroup) and x[0..kGroup).
 
 struct GaussianNoise {  // eps_j ~ N(0, lambda^2)
+  static constexpr int kGroup = 2;
   float lambda;
   RSMOOTH_HD explicit GaussianNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
-  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
-    float z[4];
-    normal_pair(w[0], w[1], &z[0], &z[1]);
-    normal_pair(w[2], w[3], &z[2], &z[3]);
-    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * z[t];
+  RSMOOTH_HDI void apply(const uint32_t* w, const float* x, float* y) const {
+    float z0, z1;
+    normal_pair(w[0], w[1], &z0, &z1);
+    y[0] = x[0] + lambda * z0;
+    y[1] = x[1] + lambda * z1;
   }
 };
 
 struct LaplaceNoise {  // eps_j ~ Laplace(0, lambda)
+  static constexpr int kGroup = 1;
   float lambda;
   RSMOOTH_HD explicit LaplaceNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
-  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
-    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * laplace_unit(w[t]);
+  RSMOOTH_HDI void apply(const uint32_t* w, const float* x, float* y) const {
+    y[0] = x[0] + lambda * laplace_unit(w[0]);
   }
 };
 
 struct UniformNoise {  // eps_j ~ U(-lambda, lambda)
+  static constexpr int kGroup = 1;
   float lambda;
   RSMOOTH_HD explicit UniformNoise(const NoiseParams& p) : lambda(static_cast<float>(p.v[0])) {}
-  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
-    for (int t = 0; t < 4; ++t) out[t] = x[t] + lambda * uniform_pm1(w[t]);
+  RSMOOTH_HDI void apply(const uint32_t* w, const float* x, float* y) const {
+    y[0] = x[0] + lambda * uniform_pm1(w[0]);
   }
 };
 
 // Symmetric Lomax: |eps_j| = lambda * (U^(-1/k) - 1) (Pareto II, survival (1 + r/lambda)^-k),
 // written as lambda * expm1(E / k) with E = -log U standard exponential; random sign.
 struct LomaxNoise {
+  static constexpr int kGroup = 1;
   float lambda, inv_k;
   RSMOOTH_HD explicit LomaxNoise(const NoiseParams& p)
       : lambda(static_cast<float>(p.v[0])), inv_k(static_cast<float>(1.0 / p.v[1])) {}
-  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
-    for (int t = 0; t < 4; ++t) {
-      out[t] = x[t] + sign_from_top_bit(w[t]) * lambda * expm1f(exponential_31(w[t]) * inv_k);
-    }
+  RSMOOTH_HDI void apply(const uint32_t* w, const float* x, float* y) const {
+    y[0] = x[0] + sign_from_top_bit(w[0]) * lambda * expm1_nonneg(exponential_31(w[0]) * inv_k);
   }
 };
 
-// Masking: coordinate kept with probability `keep`, else set to 0 (eps_j = -x_j). Kept iff
-// w < keep * 2^32, exact in double.
+// Masking: coordinate kept with probability `keep`, else set to 0 (eps_j = -x_j): kept iff
+// w < keep * 2^32 (exact: the threshold is an integer up to 2^32).
 struct MaskingNoise {
-  double threshold;
-  RSMOOTH_HD explicit MaskingNoise(const NoiseParams& p) : threshold(p.v[0] * 4294967296.0) {}
-  RSMOOTH_HDI void apply4(const uint32_t w[4], const float x[4], float out[4]) const {
-    for (int t = 0; t < 4; ++t) out[t] = static_cast<double>(w[t]) < threshold ? x[t] : 0.0f;
+  static constexpr int kGroup = 1;
+  uint64_t threshold;
+  RSMOOTH_HD explicit MaskingNoise(const NoiseParams& p)
+      : threshold(static_cast<uint64_t>(ceil(p.v[0] * 4294967296.0))) {}
+  RSMOOTH_HDI void apply(const uint32_t* w, const float* x, float* y) const {
+    y[0] = static_cast<uint64_t>(w[0]) < threshold ? x[0] : 0.0f;
   }
 };
 
@@ -105,20 +112,22 @@ inline Sphere sphere_of(NoiseKind kind) {
   }
 }
 
-// Unnormalised direction coordinates for 4 elements: uniform on (-1, 1) (l_inf: the cube's
-// surface point is fixed up by the chosen coordinate), signed exponentials (l_1: Dirichlet(1) with
-// random signs after normalisation) or standard normals (l_2: isotropic after normalisation).
+// Unnormalised direction coordinates, in groups like the i.i.d. families: uniform on (-1, 1) (l_inf:
+// the cube's surface point is fixed up by the chosen coordinate), signed exponentials (l_1: Dirichlet(1)
+// with random signs after normalisation) or standard normals (l_2: isotropic after normalisation).
 template <Sphere S>
-RSMOOTH_HDI void direction4(const uint32_t w[4], float raw[4]) {
-  if (S == Sphere::Linf) {
-    for (int t = 0; t < 4; ++t) raw[t] = uniform_pm1(w[t]);
-  } else if (S == Sphere::L1) {
-    for (int t = 0; t < 4; ++t) raw[t] = laplace_unit(w[t]);
-  } else {
-    normal_pair(w[0], w[1], &raw[0], &raw[1]);
-    normal_pair(w[2], w[3], &raw[2], &raw[3]);
+struct Direction {
+  static constexpr int kGroup = S == Sphere::L2 ? 2 : 1;
+  RSMOOTH_HDI static void apply(const uint32_t* w, float* raw) {
+    if (S == Sphere::Linf) {
+      raw[0] = uniform_pm1(w[0]);
+    } else if (S == Sphere::L1) {
+      raw[0] = laplace_unit(w[0]);
+    } else {
+      normal_pair(w[0], w[1], &raw[0], &raw[1]);
+    }
   }
-}
+};
 
 // The per-sample normaliser's summand: |u_j| for l_1, u_j^2 for l_2 (l_inf needs none).
 template <Sphere S>

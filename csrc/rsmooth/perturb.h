@@ -47,63 +47,73 @@ struct PerturbArgs {
   }
 };
 
-RSMOOTH_HDI void load4(const float* xrow, int64_t j0, int64_t numel, float xin[4]) {
-  for (int t = 0; t < 4; ++t) xin[t] = j0 + t < numel ? xrow[j0 + t] : 0.0f;
+// ---- spans: the work on `count` consecutive elements j0 .. j0+count-1 of one row ---------------------
+// The CPU loops call them on tiles of up to kCpuTileBlocks Philox blocks, the CUDA kernels on one block
+// per thread; the same code computes every element on both.
+
+// Words of Philox blocks first_block .. first_block+num_blocks-1 (element order: 4 per block).
+RSMOOTH_HDI void draw_words(const SampleStream& stream, int64_t first_block, int num_blocks,
+                            uint32_t* words) {
+  for (int b = 0; b < num_blocks; ++b) {
+    stream.draw(static_cast<uint32_t>(first_block + b), kPurposeElements, words + 4 * b);
+  }
+}
+
+// x[row's input, j0 .. j0+count) into xin; zeros past the end of the row.
+RSMOOTH_HDI void load_span(const PerturbArgs& a, int64_t row, int64_t j0, int count, float* xin) {
+  const float* xrow = a.x_of_row(row);
+  if (j0 + count <= a.numel) {
+    for (int t = 0; t < count; ++t) xin[t] = xrow[j0 + t];
+  } else {
+    for (int t = 0; t < count; ++t) xin[t] = j0 + t < a.numel ? xrow[j0 + t] : 0.0f;
+  }
 }
 
 template <OutDtype D>
-RSMOOTH_HDI void store4(const PerturbArgs& a, int64_t row, int64_t j0, const float y[4]) {
-  for (int t = 0; t < 4; ++t) {
-    if (j0 + t < a.numel) store_value<D>(a.out, a.position(row, j0 + t), y[t]);
+RSMOOTH_HDI void store_span(const PerturbArgs& a, int64_t row, int64_t j0, int count, const float* y) {
+  if (a.channels == 0 && j0 + count <= a.numel) {
+    const int64_t base = row * a.numel + j0;
+    for (int t = 0; t < count; ++t) store_value<D>(a.out, base + t, y[t]);
+  } else {
+    for (int t = 0; t < count; ++t) {
+      if (j0 + t < a.numel) store_value<D>(a.out, a.position(row, j0 + t), y[t]);
+    }
   }
 }
 
-// One block of 4 elements of an i.i.d. family.
-template <class Family, OutDtype D>
-RSMOOTH_HDI void perturb_iid_block(const PerturbArgs& a, const Family& family,
-                                   const SampleStream& stream, int64_t row, int64_t block) {
-  uint32_t w[4];
-  stream.draw(static_cast<uint32_t>(block), kPurposeElements, w);
-  float xin[4], y[4];
-  const int64_t j0 = block * 4;
-  load4(a.x_of_row(row), j0, a.numel, xin);
-  family.apply4(w, xin, y);
-  store4<D>(a, row, j0, y);
+// i.i.d. family: y = family(words, x) over `count` elements (a multiple of 4).
+template <class Family>
+RSMOOTH_HDI void apply_span(const Family family, const uint32_t* __restrict__ words,
+                            const float* __restrict__ xin, float* __restrict__ y, int count) {
+  for (int t = 0; t < count; t += Family::kGroup) family.apply(words + t, xin + t, y + t);
 }
 
-// Radial pass 1: this block's contribution to the sample's l_1 / l_2 normaliser.
+// Radial family: unnormalised direction coordinates of `count` elements (a multiple of 4).
 template <Sphere S>
-RSMOOTH_HDI double radial_norm_block(const PerturbArgs& a, const SampleStream& stream,
-                                     int64_t block) {
-  uint32_t w[4];
-  stream.draw(static_cast<uint32_t>(block), kPurposeElements, w);
-  float raw[4];
-  direction4<S>(w, raw);
-  double sum = 0.0;
-  const int64_t j0 = block * 4;
-  for (int t = 0; t < 4; ++t) {
-    if (j0 + t < a.numel) sum += norm_term<S>(raw[t]);
-  }
-  return sum;
+RSMOOTH_HDI void direction_span(const uint32_t* __restrict__ words, float* __restrict__ raw, int count) {
+  for (int t = 0; t < count; t += Direction<S>::kGroup) Direction<S>::apply(words + t, raw + t);
 }
 
-// Radial pass 2: regenerate the same words and write x + scale * direction.
-template <Sphere S, OutDtype D>
-RSMOOTH_HDI void radial_write_block(const PerturbArgs& a, const SampleStream& stream,
-                                    const RadialDraw& draw, float scale, int64_t row,
-                                    int64_t block) {
-  uint32_t w[4];
-  stream.draw(static_cast<uint32_t>(block), kPurposeElements, w);
-  float raw[4], xin[4], y[4];
-  direction4<S>(w, raw);
-  const int64_t j0 = block * 4;
-  load4(a.x_of_row(row), j0, a.numel, xin);
-  for (int t = 0; t < 4; ++t) {
-    const float eps = (j0 + t == draw.chosen) ? draw.chosen_sign * static_cast<float>(draw.radius)
-                                              : scale * raw[t];
-    y[t] = xin[t] + eps;
+// Radial pass 1: the span's contribution to the sample's l_1 / l_2 normaliser (elements < numel).
+template <Sphere S>
+RSMOOTH_HDI double norm_span(const PerturbArgs& a, int64_t j0, int count, const float* raw) {
+  const int valid = j0 + count <= a.numel ? count : static_cast<int>(a.numel - j0);
+  double lanes[4] = {0.0, 0.0, 0.0, 0.0};
+  for (int t = 0; t + 4 <= valid; t += 4) {
+    for (int l = 0; l < 4; ++l) lanes[l] += norm_term<S>(raw[t + l]);
   }
-  store4<D>(a, row, j0, y);
+  for (int t = valid & ~3; t < valid; ++t) lanes[0] += norm_term<S>(raw[t]);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+// Radial pass 2: y = x + scale * raw, the l_inf chosen coordinate set to +-r.
+RSMOOTH_HDI void radial_finish_span(const RadialDraw& draw, float scale, int64_t j0, int count,
+                                    const float* raw, const float* xin, float* y) {
+  for (int t = 0; t < count; ++t) y[t] = xin[t] + scale * raw[t];
+  const int64_t chosen = draw.chosen - j0;
+  if (chosen >= 0 && chosen < count) {
+    y[chosen] = xin[chosen] + draw.chosen_sign * static_cast<float>(draw.radius);
+  }
 }
 
 // Calls body(Family{params}) for the i.i.d. family `kind`; returns false for a radial family.

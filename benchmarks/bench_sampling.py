@@ -1,0 +1,75 @@
+"""Benchmark (not a test): fused ``rsmooth_ext.perturb`` vs the pure-PyTorch sampling path.
+
+For every noise family and shape (N, C, H, W) it times drawing N noisy copies of one input:
+fused = one pass of our kernel; reference = ``rsmooth_ext.reference.perturb_reference`` (repeat, torch
+samplers, add, cast: what a PyTorch user writes). Same inputs, same run, same device.
+
+    python benchmarks/bench_sampling.py                      # CPU
+    python benchmarks/bench_sampling.py --device cuda --json benchmarks/results/sampling_cuda.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+from _common import machine_info, median_ms, print_table, write_json
+
+import rsmooth_ext as rs
+from rsmooth_ext.reference import perturb_reference
+
+DEFAULT_SHAPES = ["1000x3x32x32", "100x3x224x224", "64x3x224x224"]
+FAMILIES = ["gaussian", "laplace", "uniform", "lomax", "masking", "expinf", "exp1", "exp2", "uniformball"]
+
+
+def make_noise(family: str, dim: int, sigma: float) -> rs.Noise:
+    if family == "masking":
+        return rs.Masking(keep=0.5)
+    cls = rs.NOISES[family]
+    if family in ("expinf", "exp1", "exp2", "uniformball"):
+        return cls(dim=dim, sigma=sigma)
+    return cls(sigma=sigma)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--shapes", nargs="+", default=DEFAULT_SHAPES, help="N x C x H x W (N noisy copies)")
+    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("--sigma", type=float, default=0.25)
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--json", default=None, help="write the rows to this JSON file")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    generator = torch.Generator(device=device).manual_seed(0)
+    rows = []
+    for shape_text in args.shapes:
+        n, *shape = (int(s) for s in shape_text.split("x"))
+        x = torch.rand(1, *shape, device=device, dtype=dtype)
+        dim = math.prod(shape)
+        for family in args.families:
+            noise = make_noise(family, dim, args.sigma)
+            fused_ms = median_ms(lambda: rs.perturb(x, noise, n, seed=1), args.min_run_time)
+            reference_ms = median_ms(lambda: perturb_reference(x, noise, n, generator=generator), args.min_run_time)
+            rows.append({
+                "family": family,
+                "shape": shape_text,
+                "device": str(device),
+                "dtype": args.dtype,
+                "fused_ms": fused_ms,
+                "reference_ms": reference_ms,
+                "speedup": reference_ms / fused_ms,
+            })
+            print_table(rows[-1:], ["family", "shape", "fused_ms", "reference_ms", "speedup"])
+    info = machine_info(str(device))
+    print(f"\n{info}")
+    print_table(rows, ["family", "shape", "device", "dtype", "fused_ms", "reference_ms", "speedup"])
+    write_json(args.json, rows, info)
+
+
+if __name__ == "__main__":
+    main()

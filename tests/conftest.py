@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+import rsmooth_ext
+
+CUDA_AVAILABLE = torch.cuda.is_available() and rsmooth_ext.cuda_built()
+DEVICES = ["cpu"] + (["cuda"] if CUDA_AVAILABLE else [])
+
+requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="requires a CUDA build of rsmooth_ext and a GPU")
+
+# Statistical checks: every test uses fixed seeds, so it is deterministic; the thresholds are set so
+# that a correct sampler would fail a single check with probability FALSE_ALARM (a p-value threshold
+# for KS / binomial tests, the matching |z| for moment checks).
+FALSE_ALARM = 1e-4
+Z_THRESHOLD = 3.89  # two-sided normal quantile for FALSE_ALARM
+
+
+def all_noises(dim: int, sigma: float = 0.5):
+    """One spec of every family, calibrated to ``sigma`` (l2-matched) for inputs of ``dim`` elements."""
+    return [
+        rsmooth_ext.Gaussian(sigma=sigma),
+        rsmooth_ext.Laplace(sigma=sigma),
+        rsmooth_ext.Uniform(sigma=sigma),
+        rsmooth_ext.Lomax(k=3.5, sigma=sigma),
+        rsmooth_ext.Masking(keep=0.7),
+        rsmooth_ext.ExpInf(k=1.0, dim=dim, sigma=sigma),
+        rsmooth_ext.Exp1(k=2.0, dim=dim, sigma=sigma),
+        rsmooth_ext.Exp2(k=0.5, dim=dim, sigma=sigma),
+        rsmooth_ext.UniformBall(dim=dim, sigma=sigma),
+    ]
