@@ -7,6 +7,9 @@ sm_90 binaries plus PTX for newer GPUs), DEBUG=1 (-O0 -g), NVCC_FLAGS (extra nvc
 
 import glob
 import os
+import shutil
+import subprocess
+import tempfile
 
 from setuptools import setup
 
@@ -18,8 +21,30 @@ def _flag(name):
     return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _locate_cuda_home():
+    """Ask nvcc where its toolkit is (its TOP), unless CUDA_HOME / CUDA_PATH is set: torch's guess from the
+    nvcc on PATH is wrong when that nvcc is a wrapper script outside the toolkit."""
+    if os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or shutil.which("nvcc") is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = os.path.join(tmp, "probe.cu")
+        open(probe, "w").close()
+        try:
+            dry = subprocess.run(["nvcc", "--dryrun", "-c", probe], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if line.startswith("#$ TOP="):
+            top = os.path.realpath(line.split("=", 1)[1].strip())
+            if os.path.exists(os.path.join(top, "include", "cuda_runtime.h")):
+                os.environ["CUDA_HOME"] = top
+            return
+
+
 def _extensions():
     import torch
+
+    _locate_cuda_home()
     from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
 
     force_cpu = _flag("RSMOOTH_FORCE_CPU")

@@ -1,5 +1,7 @@
 """rsmooth_ext: fused C++/CUDA kernels for randomized-smoothing certification of PyTorch classifiers."""
 
+import torch  # noqa: F401  (loads libtorch before the extension)
+
 from . import _C  # noqa: F401  (loads the extension; registers torch.ops.rsmooth_ext.*)
 from . import _meta  # noqa: F401
 from ._ops import build_info, cuda_built, perturb

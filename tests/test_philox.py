@@ -48,7 +48,7 @@ def test_kernel_equals_numpy_on_random_counters(device):
 @pytest.mark.parametrize("seed", [0, 1, 2**40 + 12345, 2**63 - 1])
 def test_uniform_noise_is_the_contract_stream(device, seed):
     """perturb's element j of sample s of input i is built from word j of Philox(seed; j/4, s, i, phase)."""
-    lam, num_samples, offset, phase, numel = 1.5, 3, 7, 2, 10
+    lam, num_samples, offset, phase, numel = 1.5, 3, 7, 2, 4099  # ~1 word in 256 is < 2^24
     input_ids = torch.tensor([5, 123456], device=device)
     x = torch.zeros(2, numel, device=device)
     out = rs.perturb(x, rs.Uniform(lambd=lam), num_samples, seed=seed, offset=offset, input_ids=input_ids,
