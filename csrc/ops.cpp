@@ -18,6 +18,7 @@
 #endif
 
 #include "checks.h"
+#include "rsmooth/argmax.h"
 #include "rsmooth/perturb.h"
 
 #ifndef RSMOOTH_CUDA_ARCHS
@@ -253,6 +254,56 @@ at::Tensor philox_op(const at::Tensor& counters, int64_t key0, int64_t key1) {
   return out32.to(at::kLong).bitwise_and(kUint32Limit - 1);
 }
 
+// counts (B, K) += votes of logits (B * n, K); invalid (B) += rows with a NaN / infinite logit.
+void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& logits) {
+  const char* op = "argmax_count_";
+  RSMOOTH_CHECK_VALUE(op, logits.dim() == 2, "logits must be (rows, num_classes), got shape ", logits.sizes());
+  const at::ScalarType t = logits.scalar_type();
+  RSMOOTH_CHECK_TYPE(op, is_supported_float(t) || t == at::kDouble,
+                     "logits must be float32, float16, bfloat16 or float64, got ", t);
+  RSMOOTH_CHECK_TYPE(op, counts.scalar_type() == at::kLong && invalid.scalar_type() == at::kLong,
+                     "counts and invalid must be int64, got ", counts.scalar_type(), " and ",
+                     invalid.scalar_type());
+  RSMOOTH_CHECK_VALUE(op, counts.dim() == 2 && counts.size(1) == logits.size(1),
+                      "counts must be (B, num_classes) with num_classes = ", logits.size(1),
+                      " (the logits' width), got shape ", counts.sizes());
+  RSMOOTH_CHECK_VALUE(op, counts.size(1) >= 1, "num_classes must be >= 1");
+  const int64_t batch = counts.size(0);
+  RSMOOTH_CHECK_VALUE(op, invalid.dim() == 1 && invalid.size(0) == batch, "invalid must have shape (",
+                      batch, ",), got ", invalid.sizes());
+  RSMOOTH_CHECK_VALUE(op, (batch == 0 && logits.size(0) == 0) || (batch > 0 && logits.size(0) % batch == 0),
+                      "logits has ", logits.size(0), " rows, which is not a multiple of B = ", batch);
+  RSMOOTH_CHECK_VALUE(op, counts.device() == logits.device() && invalid.device() == logits.device(),
+                      "counts, invalid and logits must be on one device, got ", counts.device(), ", ",
+                      invalid.device(), " and ", logits.device());
+  RSMOOTH_CHECK_VALUE(op, counts.is_contiguous() && invalid.is_contiguous(),
+                      "counts and invalid must be contiguous");
+#ifdef RSMOOTH_WITH_CUDA
+  const c10::OptionalDeviceGuard guard(logits.device());
+#endif
+  if (logits.size(0) == 0) return;
+  const at::Tensor rows = logits.stride(1) == 1 ? logits : logits.contiguous();
+  CountArgs a;
+  a.logits = rows.data_ptr();
+  a.row_stride = rows.stride(0);
+  a.num_rows = rows.size(0);
+  a.num_classes = rows.size(1);
+  a.rows_per_input = rows.size(0) / batch;
+  a.dtype = t == at::kDouble ? LogitDtype::Float64 : t == at::kHalf ? LogitDtype::Float16
+          : t == at::kBFloat16 ? LogitDtype::BFloat16 : LogitDtype::Float32;
+  a.counts = counts.data_ptr<int64_t>();
+  a.invalid = invalid.data_ptr<int64_t>();
+  if (logits.is_cpu()) {
+    argmax_count_cpu(a);
+    return;
+  }
+#ifdef RSMOOTH_WITH_CUDA
+  argmax_count_cuda(a, current_cuda_stream(logits));
+#else
+  TORCH_CHECK(false, "rsmooth_ext::argmax_count_: this build has no CUDA kernels");
+#endif
+}
+
 std::string build_info() {
 #ifdef RSMOOTH_WITH_CUDA
   const bool cuda = true;
@@ -274,6 +325,7 @@ TORCH_LIBRARY(rsmooth_ext, m) {
   m.def(
       "perturb_out(Tensor(a!) out, Tensor x, str family, float[] params, int num_samples, "
       "int seed, int offset, int phase, Tensor? input_ids, bool channels_last) -> ()");
+  m.def("argmax_count_(Tensor(a!) counts, Tensor(b!) invalid, Tensor logits) -> ()");
   m.def("philox4x32_10(Tensor counters, int key0, int key1) -> Tensor");
   m.def("build_info() -> str", &rsmooth::build_info);
 }
@@ -281,6 +333,7 @@ TORCH_LIBRARY(rsmooth_ext, m) {
 TORCH_LIBRARY_IMPL(rsmooth_ext, CPU, m) {
   m.impl("perturb", &rsmooth::perturb_op);
   m.impl("perturb_out", &rsmooth::perturb_out_op);
+  m.impl("argmax_count_", &rsmooth::argmax_count_op);
   m.impl("philox4x32_10", &rsmooth::philox_op);
 }
 
@@ -288,6 +341,7 @@ TORCH_LIBRARY_IMPL(rsmooth_ext, CPU, m) {
 TORCH_LIBRARY_IMPL(rsmooth_ext, CUDA, m) {
   m.impl("perturb", &rsmooth::perturb_op);
   m.impl("perturb_out", &rsmooth::perturb_out_op);
+  m.impl("argmax_count_", &rsmooth::argmax_count_op);
   m.impl("philox4x32_10", &rsmooth::philox_op);
 }
 #endif

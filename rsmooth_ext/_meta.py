@@ -26,3 +26,10 @@ def _perturb_out_fake(out, x, family, params, num_samples, seed, offset, phase, 
 @torch.library.register_fake("rsmooth_ext::philox4x32_10")
 def _philox_fake(counters, key0, key1):
     return torch.empty_like(counters)
+
+
+@torch.library.register_fake("rsmooth_ext::argmax_count_")
+def _argmax_count_fake(counts, invalid, logits):
+    torch._check(logits.dim() == 2, lambda: "logits must be (rows, num_classes)")
+    torch._check(counts.shape[1] == logits.shape[1], lambda: "counts must be (B, num_classes)")
+    return None

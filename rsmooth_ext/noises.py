@@ -330,3 +330,14 @@ class UniformBall(_Radial):
 NOISES: dict[str, type[Noise]] = {
     cls.family: cls for cls in (Gaussian, Laplace, Uniform, Lomax, Masking, ExpInf, Exp1, Exp2, UniformBall)
 }
+
+
+def _certify(self, p_lower, adversary: str | None = None, dim: int | None = None):
+    """Certified radius at top-class probability lower bound ``p_lower`` against ``adversary`` (default:
+    the noise's natural one); see :func:`rsmooth_ext.radii.certify`."""
+    from .radii import certify
+
+    return certify(self, p_lower, adversary, dim)
+
+
+Noise.certify = _certify
