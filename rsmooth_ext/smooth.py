@@ -1,0 +1,273 @@
+"""The smoothed classifier g(x) = argmax_c P(f(x + eps) = c): Monte Carlo vote counts, Cohen et al.'s
+PREDICT and CERTIFY, and the soft smoothed classifier, for batches of inputs.
+
+Counts stay on the device; each public call synchronises with the host once, at the end. Every sample is
+a pure function of (seed, input id, sample index, phase), so results do not depend on ``batch_size``,
+on the order of the inputs (given ``input_ids``) or on the device.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._ops import _check_int, check_input_ids, perturb
+from .noises import Noise
+from .seeding import resolve_seed
+from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
+
+ABSTAIN = -1
+
+# RNG phases: independent streams for the different Monte Carlo estimates of one call.
+PHASE_PREDICT = 0
+PHASE_SELECTION = 1
+PHASE_ESTIMATION = 2
+PHASE_SOFT = 3
+
+
+class _EvalMode:
+    """model.eval() (for an nn.Module) under torch.inference_mode(), restoring the training flag afterwards."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = getattr(self.model, "training", None)
+        if self.was_training is not None:
+            self.model.eval()
+        self.inference = torch.inference_mode()
+        self.inference.__enter__()
+
+    def __exit__(self, *exc):
+        self.inference.__exit__(*exc)
+        if self.was_training is not None:
+            self.model.train(self.was_training)
+
+
+def _check_model_and_batch(model, x) -> None:
+    if not callable(model):
+        raise TypeError(f"model must be a callable torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"x must be a batch (B, *shape) of inputs, got shape {tuple(x.shape)}")
+    if isinstance(model, torch.nn.Module):
+        for tensor in model.parameters():
+            if tensor.device != x.device:
+                raise ValueError(f"x is on {x.device} but the model's parameters are on {tensor.device}")
+            break
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+class _Sampler:
+    """The sampling loop shared by counts and soft predictions: noise batches of at most ``batch_size``
+    rows (whole inputs when n <= batch_size, else chunks of one input's samples), written into one
+    reused buffer, through the model."""
+
+    def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last):
+        _check_model_and_batch(model, x)
+        if not isinstance(noise, Noise):
+            raise TypeError(f"noise must be an rsmooth_ext noise spec, got {noise!r}")
+        self.model, self.x, self.noise = model, x, noise
+        self.n = _check_int("n", n, 1)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.seed = resolve_seed(seed)
+        ids = check_input_ids(input_ids, x)
+        self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
+        self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
+        self.out_dtype = x.dtype if out_dtype is None else out_dtype
+        self.channels_last = channels_last
+        noise.check_input_dim(x[0].numel())
+
+    def batches(self, phase: int):
+        """Yield (first input, number of inputs, logits) for every noise batch, in a fixed order."""
+        x, n, bs = self.x, self.n, self.batch_size
+        shape = (min(bs, max(n, (bs // n) * n)), *x.shape[1:])
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        buffer = torch.empty(shape, dtype=self.out_dtype, device=x.device).contiguous(memory_format=fmt)
+        per_batch = bs // n
+        if per_batch >= 1:
+            for i0 in range(0, x.shape[0], per_batch):
+                i1 = min(i0 + per_batch, x.shape[0])
+                rows = buffer[: (i1 - i0) * n]
+                perturb(x[i0:i1], self.noise, n, seed=self.seed, input_ids=self.input_ids[i0:i1], out=rows,
+                        channels_last=self.channels_last, phase=phase)
+                yield i0, i1 - i0, self._logits(rows)
+        else:
+            for i in range(x.shape[0]):
+                for s0 in range(0, n, bs):
+                    rows = buffer[: min(bs, n - s0)]
+                    perturb(x[i : i + 1], self.noise, rows.shape[0], seed=self.seed, offset=s0,
+                            input_ids=self.input_ids[i : i + 1], out=rows, channels_last=self.channels_last,
+                            phase=phase)
+                    yield i, 1, self._logits(rows)
+
+    def _logits(self, rows):
+        logits = self.model(rows)
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
+            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"the model must return logits of shape (rows, num_classes) = ({rows.shape[0]}, K), got {got}")
+        if self.num_classes is None:
+            self.num_classes = logits.shape[1]
+        elif logits.shape[1] != self.num_classes:
+            raise ValueError(f"the model returned {logits.shape[1]} classes, but num_classes={self.num_classes}")
+        return logits
+
+    def counts(self, phase: int):
+        """Vote counts (B, K) and invalid-sample tallies (B,) on the device, without synchronising."""
+        counts = invalid = None
+        for i0, m, logits in self.batches(phase):
+            if counts is None:
+                counts = torch.zeros(self.x.shape[0], logits.shape[1], dtype=torch.int64, device=self.x.device)
+                invalid = torch.zeros(self.x.shape[0], dtype=torch.int64, device=self.x.device)
+            torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
+        if counts is None:  # empty batch
+            k = self.num_classes or 0
+            counts = torch.zeros(0, k, dtype=torch.int64, device=self.x.device)
+            invalid = torch.zeros(0, dtype=torch.int64, device=self.x.device)
+        return counts, invalid
+
+
+def _raise_if_invalid(invalid_total: np.ndarray, what: str) -> None:
+    bad = int(invalid_total.sum())
+    if bad:
+        inputs = np.flatnonzero(invalid_total).tolist()
+        raise FloatingPointError(
+            f"{bad} {what} sample(s) gave NaN or infinite logits (inputs {inputs[:10]}"
+            f"{' ...' if len(inputs) > 10 else ''}); they were not counted. Check the model and the noise level."
+        )
+
+
+def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
+                  num_classes: int | None = None, out_dtype: torch.dtype | None = None,
+                  channels_last: bool = False) -> torch.Tensor:
+    """Count the classes the base classifier ``model`` returns on ``n`` noisy copies of each input.
+
+    ``x`` is a batch (B, *shape) on the model's device; returns int64 counts (B, K) on that device. The
+    model runs in eval mode under ``torch.inference_mode`` on batches of at most ``batch_size`` rows.
+    Raises FloatingPointError if any sample gave NaN or infinite logits (those are never counted)."""
+    sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+    with _EvalMode(model):
+        counts, invalid = sampler.counts(PHASE_PREDICT)
+    _raise_if_invalid(invalid.cpu().numpy(), "noisy")
+    return counts
+
+
+def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1000, seed=None, input_ids=None,
+            num_classes: int | None = None, out_dtype: torch.dtype | None = None,
+            channels_last: bool = False) -> torch.Tensor:
+    """Cohen et al.'s PREDICT for every input: the smoothed classifier's class, or -1 (abstain).
+
+    With probability at least 1 - alpha (per input), a returned class is the smoothed classifier's
+    prediction: the two-sided binomial test of the top two counts (scipy.stats.binomtest at 1/2) must
+    reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device."""
+    alpha = _check_alpha(alpha)
+    counts = sample_counts(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
+                           num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+    host = counts.cpu().numpy()
+    if host.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.int64, device=x.device)
+    top = host.argmax(axis=1)
+    n_top = host[np.arange(len(host)), top]
+    others = host.copy()
+    others[np.arange(len(host)), top] = -1
+    runner_up = others.max(axis=1).clip(min=0) if host.shape[1] > 1 else np.zeros(len(host), dtype=np.int64)
+    pvalues = two_sided_binomial_pvalues(n_top, runner_up)
+    prediction = np.where(pvalues <= alpha, top, ABSTAIN)
+    return torch.from_numpy(prediction.astype(np.int64)).to(x.device)
+
+
+@dataclass
+class CertifyResult:
+    """What ``certify`` returns: per-input tensors and what is needed to replay the run."""
+
+    prediction: torch.Tensor  # (B,) int64, -1 = abstain
+    p_lower: torch.Tensor  # (B,) float64, lower confidence bound on the top class's probability
+    radius: torch.Tensor  # (B,) float64, certified radius (0 for abstentions)
+    counts_selection: torch.Tensor  # (B, K) int64, the n0 selection votes
+    counts_estimation: torch.Tensor  # (B, K) int64, the n estimation votes
+    seed: int
+    n0: int
+    n: int
+    alpha: float
+    noise: Noise
+    adversary: str
+
+
+def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
+            batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
+            out_dtype: torch.dtype | None = None, channels_last: bool = False) -> CertifyResult:
+    """Cohen et al.'s CERTIFY for every input of the batch ``x``.
+
+    ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
+    RNG phase), give p_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A).
+    The input abstains (prediction -1, radius 0) unless p_lower > 1/2; otherwise, with probability at least
+    1 - alpha, the smoothed classifier predicts c_A everywhere within ``radius`` of the input, measured in
+    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``."""
+    alpha = _check_alpha(alpha)
+    n0 = _check_int("n0", n0, 1)
+    adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
+    if isinstance(noise, Noise):
+        noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
+    sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+    with _EvalMode(model):
+        counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION)
+        sampler.n = _check_int("n", n, 1)
+        counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION)
+    invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
+    _raise_if_invalid(invalid, "selection or estimation")
+    selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
+    batch = selection.shape[0]
+    top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
+    n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
+    p_lower = clopper_pearson_lower(n_top, sampler.n, alpha)
+    certified = p_lower > 0.5
+    radius = np.zeros(batch)
+    if certified.any():
+        radius[certified] = noise.certify(p_lower[certified], adversary, dim=x[0].numel())
+    prediction = np.where(certified, top, ABSTAIN).astype(np.int64)
+    device = x.device
+    return CertifyResult(
+        prediction=torch.from_numpy(prediction).to(device),
+        p_lower=torch.from_numpy(p_lower).to(device),
+        radius=torch.from_numpy(radius).to(device),
+        counts_selection=counts_selection,
+        counts_estimation=counts_estimation,
+        seed=sampler.seed,
+        n0=n0,
+        n=sampler.n,
+        alpha=alpha,
+        noise=noise,
+        adversary=adversary,
+    )
+
+
+def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
+                 num_classes: int | None = None, out_dtype: torch.dtype | None = None,
+                 channels_last: bool = False) -> torch.Tensor:
+    """The soft smoothed classifier: the Monte Carlo mean over ``n`` noisy copies of softmax(model(x + eps)),
+    a (B, K) float32 tensor on x's device (accumulated in float64)."""
+    sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+    total = None
+    with _EvalMode(model):
+        for i0, m, logits in sampler.batches(PHASE_SOFT):
+            if total is None:
+                total = torch.zeros(x.shape[0], logits.shape[1], dtype=torch.float64, device=x.device)
+            probs = torch.softmax(logits.double(), dim=1)
+            total[i0 : i0 + m] += probs.reshape(m, -1, probs.shape[1]).sum(dim=1)
+    if total is None:
+        return torch.zeros(0, sampler.num_classes or 0, device=x.device)
+    if not torch.isfinite(total).all():
+        raise FloatingPointError("some noisy samples gave NaN or infinite logits; check the model and noise level")
+    return (total / sampler.n).float()
