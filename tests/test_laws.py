@@ -72,7 +72,7 @@ NORM_ORD = {"expinf": np.inf, "exp1": 1, "exp2": 2}
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls", [rs.ExpInf, rs.Exp1, rs.Exp2])
-@pytest.mark.parametrize("d,k", [(1, 1.0), (2, 0.5), (5, 3.0), (64, 1.0), (300, 0.25), (3072, 2.0)])
+@pytest.mark.parametrize("d,k", [(1, 1.0), (1, 4.0), (2, 3.0), (2, 0.5), (5, 3.0), (64, 1.0), (300, 0.25), (3072, 2.0)])
 def test_radial_radius_law(device, cls, d, k):
     """(||eps||_q / lambda)^k ~ Gamma(d/k, 1) exactly (shapes below and above 1)."""
     lam = 0.8
