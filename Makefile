@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine:  `make demo` (the main job) and `make test` (the test suite).
+# Two entry points for a fresh machine: `make demo` (the main job: `rsmooth demo`) and `make test`.
 # Both create a virtual environment in $(VENV), install torch and the package into it, then run.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,10 +19,11 @@ $(VENV)/.installed: $(SOURCES)
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) benchmarks/bench_sampling.py --shapes 1000x3x32x32 --min-run-time 0.3
+	$(VENV)/bin/rsmooth demo
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_sampling.py --json benchmarks/results/sampling_cpu.json
+	$(PY) benchmarks/bench_certify.py --json benchmarks/results/certify_cpu.json
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests

@@ -6,6 +6,7 @@ from . import _C  # noqa: F401  (loads the extension; registers torch.ops.rsmoot
 from . import _meta  # noqa: F401
 from ._ops import build_info, cuda_built, perturb
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
+from .training import smoothed_log_likelihood
 from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "predict",
     "predict_soft",
     "sample_counts",
+    "smoothed_log_likelihood",
     "NOISES",
     "Exp1",
     "Exp2",

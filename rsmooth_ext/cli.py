@@ -1,0 +1,410 @@
+"""The ``rsmooth`` command (also ``python -m rsmooth_ext``): demo, certify, predict, plot.
+
+Every error is one line on stderr and exit code 2; a results file is only created once the model, data
+and output location have been checked, and is never overwritten (``--resume`` continues it)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from . import __version__
+from .noises import NOISES, Noise
+from .radii import ADVERSARIES
+from .results import (CERTIFY_COLUMNS, PREDICT_COLUMNS, ResultsError, ResultsWriter, markdown_table,
+                      plot_certified_accuracy, read_results, run_label, summary)
+from .smooth import certify, predict
+
+RADIAL = ("expinf", "exp1", "exp2", "uniformball")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+# ---- arguments ------------------------------------------------------------------------------------
+
+
+def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, defaults: dict) -> None:
+    g = p.add_argument_group("noise")
+    g.add_argument("--noise", default=defaults.get("noise", "gaussian"), choices=sorted(NOISES))
+    level = g.add_mutually_exclusive_group()
+    level.add_argument("--sigma", type=float, default=None, help="noise level (default %s)" % defaults.get("sigma", 0.25))
+    level.add_argument("--lambd", type=float, default=None, help="the family's scale parameter instead of --sigma")
+    g.add_argument("--match", default="l2", choices=["l2", "l1"], help="sigma convention (default l2)")
+    g.add_argument("--k", type=float, default=None, help="shape of lomax (default 3) and expinf/exp1/exp2 (default 1)")
+    g.add_argument("--keep", type=float, default=None, help="masking: keep probability")
+    s = p.add_argument_group("sampling")
+    if certify_options:
+        s.add_argument("--n0", type=int, default=defaults.get("n0", 100), help="selection samples")
+        s.add_argument("--adversary", default=None, choices=ADVERSARIES, help="default: the noise's natural one")
+    s.add_argument("--n", type=int, default=defaults.get("n", 10000), help="estimation samples")
+    s.add_argument("--alpha", type=float, default=0.001, help="failure probability")
+    s.add_argument("--batch-size", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    s.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsmooth", description="Randomized-smoothing certification with rsmooth_ext.")
+    parser.add_argument("--version", action="version", version=f"rsmooth_ext {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train a small CNN on the bundled 8x8 digits and certify it (offline)")
+    _add_sampling_options(demo, certify_options=True, defaults={"sigma": 0.5, "n": 2000})
+    demo.add_argument("--out", default="rsmooth-demo", help="output directory (results TSV, JSON, PNG)")
+    demo.add_argument("--train-loss", default="augment", choices=["augment", "smoothed-nll"])
+    demo.add_argument("--epochs", type=int, default=30)
+
+    for name, help_text in (("certify", "certify a model on a dataset"), ("predict", "smoothed predictions only")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--model", required=True, help="package.module:factory returning an nn.Module")
+        p.add_argument("--weights", default=None, help="state dict (loaded with torch.load(weights_only=True))")
+        p.add_argument("--data", required=True, help=".pt / .npz with inputs and labels, or an ImageFolder directory")
+        p.add_argument("--out", required=True, help="results file (TSV); a JSON summary is written beside it")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same configuration")
+        _add_sampling_options(p, certify_options=name == "certify", defaults={})
+
+    plot = sub.add_parser("plot", help="certified-accuracy curves of results files")
+    plot.add_argument("results", nargs="+")
+    plot.add_argument("--out", default="certified_accuracy.png", help="PNG file")
+    return parser
+
+
+# ---- building blocks ------------------------------------------------------------------------------
+
+
+def make_noise(args, dim: int, default_sigma: float = 0.25) -> Noise:
+    name = args.noise
+    try:
+        if name == "masking":
+            if args.keep is None:
+                raise CliError("--noise masking needs --keep (probability of keeping a coordinate)")
+            return NOISES[name](keep=args.keep)
+        kwargs = {}
+        if args.lambd is None and args.sigma is None:
+            args.sigma = default_sigma  # recorded in the results' configuration
+        if args.lambd is not None:
+            kwargs["lambd"] = args.lambd
+        else:
+            kwargs.update(sigma=args.sigma, match=args.match)
+        if name in ("expinf", "exp1", "exp2"):
+            kwargs["k"] = 1.0 if args.k is None else args.k
+        if name == "lomax":
+            kwargs["k"] = 3.0 if args.k is None else args.k
+        if name in RADIAL:
+            kwargs["dim"] = dim
+        return NOISES[name](**kwargs)
+    except (ValueError, TypeError) as e:
+        raise CliError(f"bad noise parameters: {e}") from None
+
+
+def load_model(spec: str, weights: str | None) -> torch.nn.Module:
+    if ":" not in spec:
+        raise CliError(f"--model must look like package.module:factory, got {spec!r}")
+    module_name, factory_name = spec.split(":", 1)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any import failure is the user's to fix
+        raise CliError(f"cannot import model module {module_name!r}: {type(e).__name__}: {e}") from None
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise CliError(f"{module_name} has no callable {factory_name!r}")
+    try:
+        model = factory()
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"model factory {spec} failed: {type(e).__name__}: {e}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise CliError(f"model factory {spec} returned {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        if not os.path.isfile(weights):
+            raise CliError(f"weights file {weights} does not exist")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as e:  # noqa: BLE001
+            raise CliError(f"cannot load weights {weights}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return model
+
+
+_X_KEYS, _Y_KEYS = ("inputs", "x", "data", "images"), ("labels", "y", "targets")
+
+
+def load_data(path: str):
+    if not os.path.exists(path):
+        raise CliError(f"data {path} does not exist")
+    if os.path.isdir(path):
+        try:
+            from torchvision import datasets, transforms
+        except ImportError:
+            raise CliError(f"{path} is a directory: reading an ImageFolder needs torchvision") from None
+        folder = datasets.ImageFolder(path, transform=transforms.ToTensor())
+        xs, ys = zip(*[folder[i] for i in range(len(folder))]) if len(folder) else ((), ())
+        if not xs:
+            raise CliError(f"ImageFolder {path} holds no images")
+        return torch.stack(xs), torch.tensor(ys)
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as f:
+                content = {k: f[k] for k in f.files}
+        else:
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"cannot read data {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if isinstance(content, (tuple, list)) and len(content) == 2:
+        x, y = content
+    elif isinstance(content, dict):
+        x = next((content[k] for k in _X_KEYS if k in content), None)
+        y = next((content[k] for k in _Y_KEYS if k in content), None)
+        if x is None or y is None:
+            raise CliError(f"{path} must hold inputs ({'/'.join(_X_KEYS)}) and labels ({'/'.join(_Y_KEYS)}); "
+                           f"found keys {sorted(content)}")
+    else:
+        raise CliError(f"{path} must hold a dict with inputs and labels or a pair (inputs, labels)")
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if not x.is_floating_point():
+        raise CliError(f"inputs in {path} must be floating point, got {x.dtype}")
+    if y.dim() != 1 or y.dtype.is_floating_point or len(y) != len(x):
+        raise CliError(f"labels in {path} must be {len(x)} integers, got shape {tuple(y.shape)} {y.dtype}")
+    return x.float(), y.long()
+
+
+def check_model_on_data(model, x, y, device, dtype) -> int:
+    """Run the model on one example: its output fixes K; labels must lie in [0, K)."""
+    try:
+        with torch.inference_mode():
+            logits = model.eval()(x[:1].to(device, dtype))
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"the model cannot take inputs of shape {tuple(x.shape[1:])}: "
+                       f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
+        raise CliError(f"the model must return logits (batch, num_classes), got {getattr(logits, 'shape', logits)}")
+    k = logits.shape[1]
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
+        raise CliError(f"labels must lie in [0, {k}) for a model with {k} outputs; found {int(y.min())}..{int(y.max())}")
+    return k
+
+
+def check_writable(path: str, *, resume: bool) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CliError(f"output directory {directory} does not exist")
+    _check_directory_writable(directory)
+    if os.path.exists(path) and not resume:
+        raise CliError(f"{path} already exists; use --resume to continue it or choose another --out")
+
+
+def _check_directory_writable(directory: str) -> None:
+    """Create and remove a probe file: os.access() says yes to root even where writing fails."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise CliError(f"output directory {directory} is not writable ({e.strerror})") from None
+
+
+def _device(args):
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise CliError(f"bad --device {args.device!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CliError("--device cuda was asked for but no GPU is available")
+    return device
+
+
+def _check_counts(args, certify_options: bool) -> None:
+    for name in (("n0", "n") if certify_options else ("n",)) + ("batch_size",):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 < args.alpha < 1:
+        raise CliError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be >= 1, got {args.limit}")
+
+
+def _progress(total, initial, quiet, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="example", desc=desc, dynamic_ncols=True,
+                disable=quiet or not sys.stderr.isatty())
+
+
+def run_examples(kind, model, x, y, noise, args, writer, device, dtype, log) -> float:
+    """Certify (or predict) every example not yet in the results file, one row each as it finishes."""
+    todo = [i for i in range(len(x)) if i not in writer.done]
+    samples_per_example = args.n + (args.n0 if kind == "certify" else 0)
+    bar = _progress(len(x), len(x) - len(todo), args.quiet, kind)
+    start = time.perf_counter()
+    for finished, index in enumerate(todo, start=1):
+        t0 = time.perf_counter()
+        xi = x[index : index + 1].to(device)
+        ids = torch.tensor([index], device=device)
+        label = int(y[index])
+        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype)
+        if kind == "certify":
+            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
+            prediction = int(res.prediction[0])
+            row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
+                   "radius": float(res.radius[0]), "correct": int(prediction == label)}
+        else:
+            prediction = int(predict(model, xi, noise, args.n, args.alpha, **common)[0])
+            row = {"index": index, "label": label, "prediction": prediction, "correct": int(prediction == label)}
+        row["seconds"] = round(time.perf_counter() - t0, 6)
+        writer.write(row)
+        bar.update(1)
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
+    bar.close()
+    return time.perf_counter() - start
+
+
+def _config(args, kind, noise, extra) -> dict:
+    config = {"command": kind, "noise": args.noise, "sigma": args.sigma, "lambd": args.lambd, "match": args.match,
+              "k": getattr(noise, "k", None), "keep": args.keep, "noise_repr": repr(noise), "n": args.n,
+              "alpha": args.alpha, "seed": args.seed, "dtype": args.dtype}
+    if kind == "certify":
+        config.update(n0=args.n0, adversary=args.adversary or noise.natural_adversary)
+    config.update(extra)
+    return config
+
+
+def _finish(path, config, seconds, log, *, print_table=True) -> dict:
+    results = read_results(path)
+    result_summary = {"config": config, "seconds": round(seconds, 3), **summary(results)}
+    summary_path = os.path.splitext(path)[0] + ".json"
+    with open(summary_path, "w") as f:
+        json.dump(result_summary, f, indent=2)
+    if print_table:
+        log(markdown_table({run_label(config): result_summary}))
+    log(f"results: {path}\nsummary: {summary_path}")
+    return result_summary
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def cmd_run(args, kind, log) -> int:
+    _check_counts(args, kind == "certify")
+    device, dtype = _device(args), DTYPES[args.dtype]
+    check_writable(args.out, resume=args.resume)
+    model = load_model(args.model, args.weights).to(device=device, dtype=dtype)
+    x, y = load_data(args.data)
+    if args.limit is not None:
+        x, y = x[: args.limit], y[: args.limit]
+    check_model_on_data(model, x, y, device, dtype)
+    noise = make_noise(args, x[0].numel())
+    if kind == "certify":
+        try:
+            noise.certify(0.75, args.adversary, dim=x[0].numel())
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    config = _config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
+    columns = CERTIFY_COLUMNS if kind == "certify" else PREDICT_COLUMNS
+    try:
+        writer = ResultsWriter(args.out, config, columns, resume=args.resume)
+    except ResultsError as e:
+        raise CliError(str(e)) from None
+    try:
+        seconds = run_examples(kind, model, x, y, noise, args, writer, device, dtype, log)
+    finally:
+        writer.close()
+    _finish(args.out, config, seconds, log, print_table=True)
+    return 0
+
+
+def cmd_demo(args, log) -> int:
+    from .demo import load_digits_split, train_digits_model
+
+    _check_counts(args, True)
+    device, dtype = _device(args), DTYPES[args.dtype]
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create output directory {args.out} ({e.strerror})") from None
+    _check_directory_writable(args.out)
+    _, _, x, y = load_digits_split()
+    if args.limit is not None:
+        x, y = x[: args.limit], y[: args.limit]
+    noise = make_noise(args, x[0].numel(), default_sigma=0.5)
+    try:
+        noise.certify(0.75, args.adversary, dim=x[0].numel())
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    log(f"rsmooth demo: {len(x)} held-out 8x8 digits, noise {noise!r}, n0={args.n0}, n={args.n}, alpha={args.alpha}")
+    model = train_digits_model(noise, train_loss=args.train_loss, epochs=args.epochs, seed=args.seed, log=log)
+    model = model.to(device=device, dtype=dtype)
+    level = f"sigma{args.sigma if args.sigma is not None else 0.5:g}" if args.lambd is None else f"lambd{args.lambd:g}"
+    path = os.path.join(args.out, f"certify-{args.noise}-{level}.tsv")
+    if os.path.exists(path):
+        os.unlink(path)  # the demo's own output of an earlier run
+    config = _config(args, "certify", noise, {"model": "demo digits CNN", "train_loss": args.train_loss,
+                                              "data": "sklearn digits (held-out 20%)"})
+    writer = ResultsWriter(path, config, CERTIFY_COLUMNS, resume=False)
+    try:
+        seconds = run_examples("certify", model, x, y, noise, args, writer, device, dtype, log)
+    finally:
+        writer.close()
+    result = _finish(path, config, seconds, log)
+    png = os.path.splitext(path)[0] + ".png"
+    plot_certified_accuracy([path], png)
+    log(f"plot: {png}\ncertified {result['examples']} examples in {seconds:.1f} s")
+    return 0
+
+
+def cmd_plot(args, log) -> int:
+    for path in args.results:
+        if not os.path.isfile(path):
+            raise CliError(f"results file {path} does not exist")
+    directory = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(directory):
+        raise CliError(f"output directory {directory} does not exist")
+    _check_directory_writable(directory)
+    try:
+        summaries = plot_certified_accuracy(args.results, args.out)
+    except ResultsError as e:
+        raise CliError(str(e)) from None
+    log(markdown_table(summaries))
+    log(f"plot: {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log = print
+    try:
+        if args.command == "demo":
+            return cmd_demo(args, log)
+        if args.command in ("certify", "predict"):
+            return cmd_run(args, args.command, log)
+        return cmd_plot(args, log)
+    except (CliError, ResultsError) as e:
+        print(f"rsmooth: error: {e}", file=sys.stderr)
+        return 2
+    except FloatingPointError as e:
+        print(f"rsmooth: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rsmooth: interrupted; finished rows are kept (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
