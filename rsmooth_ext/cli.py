@@ -19,7 +19,8 @@ import torch
 from . import __version__
 from .noises import NOISES, Noise
 from .radii import ADVERSARIES
-from .results import (CERTIFY_COLUMNS, PREDICT_COLUMNS, ResultsError, ResultsWriter, markdown_table,
+from . import distributed as dist
+from .results import (CERTIFY_COLUMNS, PREDICT_COLUMNS, ResultsError, ResultsWriter, markdown_table, merge_results,
                       plot_certified_accuracy, read_results, run_label, summary)
 from .smooth import certify, predict
 
@@ -47,11 +48,12 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     if certify_options:
         s.add_argument("--n0", type=int, default=defaults.get("n0", 100), help="selection samples")
         s.add_argument("--adversary", default=None, choices=ADVERSARIES, help="default: the noise's natural one")
-    s.add_argument("--n", type=int, default=defaults.get("n", 10000), help="estimation samples")
+    s.add_argument("--n", "--num-samples", dest="n", type=int, default=defaults.get("n", 10000),
+                   help="estimation samples (spell it --num-samples under torchrun, whose own options start with --n)")
     s.add_argument("--alpha", type=float, default=0.001, help="failure probability")
     s.add_argument("--batch-size", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default="auto", help="auto (default): cuda:LOCAL_RANK if a GPU is available, else cpu")
     s.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     s.add_argument("--limit", type=int, default=None, help="only the first N examples")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", required=True, help=".pt / .npz with inputs and labels, or an ImageFolder directory")
         p.add_argument("--out", required=True, help="results file (TSV); a JSON summary is written beside it")
         p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same configuration")
+        p.add_argument("--shard", default="inputs", choices=["inputs", "samples"],
+                       help="under torchrun: split the examples (default) or every example's samples across ranks")
+        p.add_argument("--dist-timeout", type=float, default=dist.DEFAULT_TIMEOUT_S,
+                       help="seconds before a collective gives up on a dead rank (default %(default)s)")
         _add_sampling_options(p, certify_options=name == "certify", defaults={})
 
     plot = sub.add_parser("plot", help="certified-accuracy curves of results files")
@@ -220,6 +226,8 @@ def _check_directory_writable(directory: str) -> None:
 
 
 def _device(args):
+    if args.device == "auto":
+        return dist.local_device()
     try:
         device = torch.device(args.device)
     except RuntimeError as e:
@@ -246,18 +254,19 @@ def _progress(total, initial, quiet, desc):
                 disable=quiet or not sys.stderr.isatty())
 
 
-def run_examples(kind, model, x, y, noise, args, writer, device, dtype, log) -> float:
-    """Certify (or predict) every example not yet in the results file, one row each as it finishes."""
-    todo = [i for i in range(len(x)) if i not in writer.done]
+def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *, already_done, distributed=False):
+    """Certify (or predict) the examples ``todo``, one row each as it finishes (written by ``writer``,
+    which is None on ranks that only help with the samples)."""
     samples_per_example = args.n + (args.n0 if kind == "certify" else 0)
-    bar = _progress(len(x), len(x) - len(todo), args.quiet, kind)
+    bar = _progress(already_done + len(todo), already_done, args.quiet or writer is None, kind)
     start = time.perf_counter()
     for finished, index in enumerate(todo, start=1):
         t0 = time.perf_counter()
         xi = x[index : index + 1].to(device)
         ids = torch.tensor([index], device=device)
         label = int(y[index])
-        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype)
+        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
+                      distributed=distributed)
         if kind == "certify":
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
             prediction = int(res.prediction[0])
@@ -267,7 +276,8 @@ def run_examples(kind, model, x, y, noise, args, writer, device, dtype, log) -> 
             prediction = int(predict(model, xi, noise, args.n, args.alpha, **common)[0])
             row = {"index": index, "label": label, "prediction": prediction, "correct": int(prediction == label)}
         row["seconds"] = round(time.perf_counter() - t0, 6)
-        writer.write(row)
+        if writer is not None:
+            writer.write(row)
         bar.update(1)
         elapsed = time.perf_counter() - start
         bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
@@ -301,7 +311,15 @@ def _finish(path, config, seconds, log, *, print_table=True) -> dict:
 
 
 def cmd_run(args, kind, log) -> int:
+    """certify / predict, in one process or under torchrun (sharded by input or by sample)."""
     _check_counts(args, kind == "certify")
+    try:
+        dist.init_from_env(args.dist_timeout)
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
+    rank, world = dist.rank_and_world()
+    if rank != 0:
+        log = _silent
     device, dtype = _device(args), DTYPES[args.dtype]
     check_writable(args.out, resume=args.resume)
     model = load_model(args.model, args.weights).to(device=device, dtype=dtype)
@@ -317,15 +335,99 @@ def cmd_run(args, kind, log) -> int:
             raise CliError(str(e)) from None
     config = _config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
     columns = CERTIFY_COLUMNS if kind == "certify" else PREDICT_COLUMNS
+    if world > 1 and args.shard == "inputs":
+        return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log)
+    # one results file, written by rank 0; under --shard samples every rank draws its share of the samples
+    writer = None
+    parts = _shard_files(args.out)
     try:
-        writer = ResultsWriter(args.out, config, columns, resume=args.resume)
+        if parts and not args.resume:
+            raise CliError(f"unfinished shards of an earlier run exist ({os.path.basename(parts[0])}, ...); "
+                           "use --resume to continue them or choose another --out")
+        if rank == 0:
+            writer = ResultsWriter(args.out, config, columns, resume=args.resume)
+            writer.done.update({i: None for i in _rows_done(parts, config)})  # a sharded run's finished rows
+        done = _agree_on_done(writer, world)
+    except ResultsError as e:
+        raise CliError(str(e)) from None
+    todo = [i for i in range(len(x)) if i not in done]
+    try:
+        seconds = run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype,
+                               already_done=len(x) - len(todo), distributed=world > 1)
+    finally:
+        if writer is not None:
+            writer.close()
+    if rank == 0:
+        if parts:
+            merge_results(args.out, config, columns)
+        _finish(args.out, config, seconds, log)
+    return 0
+
+
+def _shard_files(out: str) -> list[str]:
+    directory = os.path.dirname(os.path.abspath(out))
+    prefix = os.path.basename(out) + ".part"
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix))
+
+
+def _rows_done(paths: list[str], config: dict) -> set:
+    """Indices finished in these results files, which must come from the same configuration."""
+    done = set()
+    for path in paths:
+        existing = read_results(path)
+        if existing.config != config:
+            raise CliError(f"{path} was written by a different configuration; use another --out or drop --resume")
+        done.update(int(row["index"]) for row in existing.rows)
+    return done
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+def _agree_on_done(writer, world) -> set:
+    """The indices already in the results file, as rank 0 read them, on every rank."""
+    done = [sorted(writer.done) if writer is not None else None]
+    if world > 1:
+        torch.distributed.broadcast_object_list(done, src=0)
+    return set(done[0])
+
+
+def part_path(out: str, rank: int) -> str:
+    return f"{out}.part{rank}"
+
+
+def _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log):
+    """Each rank certifies its share of the examples not yet done into its own part file; rank 0 then
+    merges the parts (and any earlier merged file) into the results file, in dataset order."""
+    parts = _shard_files(args.out)
+    if parts and not args.resume:
+        raise CliError(f"unfinished shards of an earlier run exist ({os.path.basename(parts[0])}, ...); "
+                       "use --resume to continue them or choose another --out")
+    try:
+        done = _rows_done(([args.out] if os.path.exists(args.out) else []) + parts, config)
+        remaining = [i for i in range(len(x)) if i not in done]
+        mine = remaining[rank::world]
+        torch.distributed.barrier()  # every rank has read the existing shards before any is created
+        writer = ResultsWriter(part_path(args.out, rank), config, columns,
+                               resume=os.path.exists(part_path(args.out, rank)))
     except ResultsError as e:
         raise CliError(str(e)) from None
     try:
-        seconds = run_examples(kind, model, x, y, noise, args, writer, device, dtype, log)
+        seconds = run_examples(kind, model, x, y, noise, args, mine, writer, device, dtype,
+                               already_done=len(x) - len(remaining))
     finally:
         writer.close()
-    _finish(args.out, config, seconds, log, print_table=True)
+    try:
+        torch.distributed.barrier()
+    except Exception as e:  # noqa: BLE001 - a dead or timed-out rank surfaces here
+        raise CliError(f"rank {rank}: waiting for the other ranks failed ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else 'timeout'}); finished rows are kept in "
+                       f"{args.out}.part*: rerun with --resume") from None
+    if rank == 0:
+        merge_results(args.out, config, columns)
+        _finish(args.out, config, seconds, log)
+    torch.distributed.barrier()
     return 0
 
 
@@ -358,7 +460,8 @@ def cmd_demo(args, log) -> int:
                                               "data": "sklearn digits (held-out 20%)"})
     writer = ResultsWriter(path, config, CERTIFY_COLUMNS, resume=False)
     try:
-        seconds = run_examples("certify", model, x, y, noise, args, writer, device, dtype, log)
+        seconds = run_examples("certify", model, x, y, noise, args, list(range(len(x))), writer, device, dtype,
+                               already_done=0)
     finally:
         writer.close()
     result = _finish(path, config, seconds, log)
@@ -393,7 +496,10 @@ def main(argv=None) -> int:
         if args.command == "demo":
             return cmd_demo(args, log)
         if args.command in ("certify", "predict"):
-            return cmd_run(args, args.command, log)
+            try:
+                return cmd_run(args, args.command, log)
+            finally:
+                dist.shutdown()
         return cmd_plot(args, log)
     except (CliError, ResultsError) as e:
         print(f"rsmooth: error: {e}", file=sys.stderr)

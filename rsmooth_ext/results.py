@@ -112,6 +112,25 @@ def _format(value) -> str:
     return str(value)
 
 
+def merge_results(out: str, config: dict, columns: list[str]) -> None:
+    """Merge ``out`` (if present) and its shards ``out.part*`` into ``out``, one row per index in index
+    order, written atomically; the shards are removed afterwards."""
+    from .cache import atomic_write
+
+    directory = os.path.dirname(os.path.abspath(out))
+    prefix = os.path.basename(out) + ".part"
+    parts = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix))
+    rows: dict[int, dict] = {}
+    for path in ([out] if os.path.exists(out) else []) + parts:
+        for row in read_results(path).rows:
+            rows.setdefault(int(row["index"]), row)
+    lines = [CONFIG_PREFIX + json.dumps(config, sort_keys=True), "\t".join(columns)]
+    lines += ["\t".join(_format(rows[i][c]) for c in columns) for i in sorted(rows)]
+    atomic_write(out, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    for path in parts:
+        os.unlink(path)
+
+
 def summary(results: Results, radii: list[float] | None = None) -> dict:
     """Certified accuracy at each radius, abstention rate, clean (smoothed) accuracy and the average
     certified radius (radius of correct predictions, 0 otherwise, averaged over all examples)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import distributed as dist
 from ._ops import _check_int, check_input_ids, perturb
 from .noises import Noise
 from .seeding import resolve_seed
@@ -72,14 +73,23 @@ class _Sampler:
     rows (whole inputs when n <= batch_size, else chunks of one input's samples), written into one
     reused buffer, through the model."""
 
-    def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last):
+    def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last,
+                 distributed=False):
         _check_model_and_batch(model, x)
+        if not isinstance(distributed, bool):
+            raise TypeError(f"distributed must be a bool, got {distributed!r}")
+        self.distributed = distributed and dist.is_active()
         if not isinstance(noise, Noise):
             raise TypeError(f"noise must be an rsmooth_ext noise spec, got {noise!r}")
         self.model, self.x, self.noise = model, x, noise
         self.n = _check_int("n", n, 1)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = resolve_seed(seed)
+        if self.distributed and not isinstance(seed, numbers.Integral):
+            # every rank must use the same seed: take rank 0's
+            shared = torch.tensor([self.seed], dtype=torch.int64, device=x.device)
+            torch.distributed.broadcast(shared, src=0)
+            self.seed = int(shared.item())
         ids = check_input_ids(input_ids, x)
         self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
@@ -88,8 +98,13 @@ class _Sampler:
         noise.check_input_dim(x[0].numel())
 
     def batches(self, phase: int):
-        """Yield (first input, number of inputs, logits) for every noise batch, in a fixed order."""
-        x, n, bs = self.x, self.n, self.batch_size
+        """Yield (first input, number of inputs, logits) for every noise batch, in a fixed order. Under
+        ``distributed``, this rank draws only its share of the n samples of every input."""
+        x, bs = self.x, self.batch_size
+        begin, end = dist.sample_share(self.n) if self.distributed else (0, self.n)
+        n = end - begin
+        if n == 0:
+            return
         shape = (min(bs, max(n, (bs // n) * n)), *x.shape[1:])
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         buffer = torch.empty(shape, dtype=self.out_dtype, device=x.device).contiguous(memory_format=fmt)
@@ -98,13 +113,13 @@ class _Sampler:
             for i0 in range(0, x.shape[0], per_batch):
                 i1 = min(i0 + per_batch, x.shape[0])
                 rows = buffer[: (i1 - i0) * n]
-                perturb(x[i0:i1], self.noise, n, seed=self.seed, input_ids=self.input_ids[i0:i1], out=rows,
-                        channels_last=self.channels_last, phase=phase)
+                perturb(x[i0:i1], self.noise, n, seed=self.seed, offset=begin, input_ids=self.input_ids[i0:i1],
+                        out=rows, channels_last=self.channels_last, phase=phase)
                 yield i0, i1 - i0, self._logits(rows)
         else:
             for i in range(x.shape[0]):
-                for s0 in range(0, n, bs):
-                    rows = buffer[: min(bs, n - s0)]
+                for s0 in range(begin, end, bs):
+                    rows = buffer[: min(bs, end - s0)]
                     perturb(x[i : i + 1], self.noise, rows.shape[0], seed=self.seed, offset=s0,
                             input_ids=self.input_ids[i : i + 1], out=rows, channels_last=self.channels_last,
                             phase=phase)
@@ -122,18 +137,27 @@ class _Sampler:
         return logits
 
     def counts(self, phase: int):
-        """Vote counts (B, K) and invalid-sample tallies (B,) on the device, without synchronising."""
+        """Vote counts (B, K) and invalid-sample tallies (B,) on the device, without synchronising with
+        the host (summed over ranks under ``distributed``)."""
         counts = invalid = None
         for i0, m, logits in self.batches(phase):
             if counts is None:
-                counts = torch.zeros(self.x.shape[0], logits.shape[1], dtype=torch.int64, device=self.x.device)
-                invalid = torch.zeros(self.x.shape[0], dtype=torch.int64, device=self.x.device)
+                counts, invalid = self._zeros(logits.shape[1])
             torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
+        if self.distributed:
+            width = torch.tensor([-1 if counts is None else counts.shape[1]], device=self.x.device)
+            torch.distributed.all_reduce(width, op=torch.distributed.ReduceOp.MAX)
+            if counts is None:
+                counts, invalid = self._zeros(int(width.item()))
+            dist.all_reduce_sum(counts, invalid)
         if counts is None:  # empty batch
-            k = self.num_classes or 0
-            counts = torch.zeros(0, k, dtype=torch.int64, device=self.x.device)
-            invalid = torch.zeros(0, dtype=torch.int64, device=self.x.device)
+            counts, invalid = self._zeros(self.num_classes or 0)
         return counts, invalid
+
+    def _zeros(self, num_classes):
+        batch = self.x.shape[0]
+        return (torch.zeros(batch, num_classes, dtype=torch.int64, device=self.x.device),
+                torch.zeros(batch, dtype=torch.int64, device=self.x.device))
 
 
 def _raise_if_invalid(invalid_total: np.ndarray, what: str) -> None:
@@ -148,14 +172,19 @@ def _raise_if_invalid(invalid_total: np.ndarray, what: str) -> None:
 
 def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                   num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-                  channels_last: bool = False) -> torch.Tensor:
+                  channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
     """Count the classes the base classifier ``model`` returns on ``n`` noisy copies of each input.
 
     ``x`` is a batch (B, *shape) on the model's device; returns int64 counts (B, K) on that device. The
     model runs in eval mode under ``torch.inference_mode`` on batches of at most ``batch_size`` rows.
-    Raises FloatingPointError if any sample gave NaN or infinite logits (those are never counted)."""
+    Raises FloatingPointError if any sample gave NaN or infinite logits (those are never counted).
+
+    ``distributed=True`` (inside an initialised torch.distributed process group, e.g. under torchrun)
+    splits the n samples of every input across the ranks and all-reduces the counts: every rank gets the
+    counts a single process would compute. Without a process group it is a no-op."""
     sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
-                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
+                       distributed=distributed)
     with _EvalMode(model):
         counts, invalid = sampler.counts(PHASE_PREDICT)
     _raise_if_invalid(invalid.cpu().numpy(), "noisy")
@@ -164,7 +193,7 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
 
 def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1000, seed=None, input_ids=None,
             num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-            channels_last: bool = False) -> torch.Tensor:
+            channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
     """Cohen et al.'s PREDICT for every input: the smoothed classifier's class, or -1 (abstain).
 
     With probability at least 1 - alpha (per input), a returned class is the smoothed classifier's
@@ -172,7 +201,8 @@ def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1
     reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device."""
     alpha = _check_alpha(alpha)
     counts = sample_counts(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
-                           num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+                           num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
+                           distributed=distributed)
     host = counts.cpu().numpy()
     if host.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=x.device)
@@ -205,7 +235,8 @@ class CertifyResult:
 
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
-            out_dtype: torch.dtype | None = None, channels_last: bool = False) -> CertifyResult:
+            out_dtype: torch.dtype | None = None, channels_last: bool = False,
+            distributed: bool = False) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
@@ -219,7 +250,8 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     if isinstance(noise, Noise):
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
     sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
-                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
+                       distributed=distributed)
     with _EvalMode(model):
         counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION)
         sampler.n = _check_int("n", n, 1)
@@ -254,11 +286,12 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
 
 def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                  num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-                 channels_last: bool = False) -> torch.Tensor:
+                 channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
     """The soft smoothed classifier: the Monte Carlo mean over ``n`` noisy copies of softmax(model(x + eps)),
     a (B, K) float32 tensor on x's device (accumulated in float64)."""
     sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
-                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
+                       distributed=distributed)
     total = None
     with _EvalMode(model):
         for i0, m, logits in sampler.batches(PHASE_SOFT):
@@ -266,6 +299,12 @@ def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed
                 total = torch.zeros(x.shape[0], logits.shape[1], dtype=torch.float64, device=x.device)
             probs = torch.softmax(logits.double(), dim=1)
             total[i0 : i0 + m] += probs.reshape(m, -1, probs.shape[1]).sum(dim=1)
+    if sampler.distributed:
+        width = torch.tensor([-1 if total is None else total.shape[1]], device=x.device)
+        torch.distributed.all_reduce(width, op=torch.distributed.ReduceOp.MAX)
+        if total is None:
+            total = torch.zeros(x.shape[0], int(width.item()), dtype=torch.float64, device=x.device)
+        dist.all_reduce_sum(total)
     if total is None:
         return torch.zeros(0, sampler.num_classes or 0, device=x.device)
     if not torch.isfinite(total).all():

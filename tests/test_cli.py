@@ -29,7 +29,7 @@ MODEL_SOURCE = textwrap.dedent(
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    (tmp_path / "tinymodel.py").write_text(MODEL_SOURCE)
+    (tmp_path / "climodel.py").write_text(MODEL_SOURCE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     g = torch.Generator().manual_seed(0)
@@ -37,11 +37,11 @@ def workdir(tmp_path, monkeypatch):
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     torch.save({"inputs": x, "labels": y}, tmp_path / "data.pt")
     np.savez(tmp_path / "data.npz", x=x.numpy(), y=y.numpy())
-    torch.save(__import__("tinymodel").make().state_dict(), tmp_path / "w.pt")
+    torch.save(__import__("climodel").make().state_dict(), tmp_path / "w.pt")
     return tmp_path
 
 
-BASE = ["--model", "tinymodel:make", "--data", "data.pt", "--n0", "20", "--n", "100", "--batch-size", "64",
+BASE = ["--model", "climodel:make", "--data", "data.pt", "--n0", "20", "--n", "100", "--batch-size", "64",
         "--quiet", "--sigma", "0.3"]
 
 
@@ -113,8 +113,8 @@ def test_predict_and_plot(workdir, capsys):
     [
         (["--data", "missing.pt"], "data missing.pt does not exist"),
         (["--model", "nosuchmodule:make"], "cannot import model module 'nosuchmodule'"),
-        (["--model", "tinymodel:broken"], "model factory tinymodel:broken failed: RuntimeError: no such weights"),
-        (["--model", "tinymodel:make", "--weights", "nope.pt"], "weights file nope.pt does not exist"),
+        (["--model", "climodel:broken"], "model factory climodel:broken failed: RuntimeError: no such weights"),
+        (["--model", "climodel:make", "--weights", "nope.pt"], "weights file nope.pt does not exist"),
         (["--data", "bad_shape.pt"], "the model cannot take inputs of shape (5,)"),
         (["--data", "bad_labels.pt"], "labels must lie in [0, 3) for a model with 3 outputs; found 0..7"),
         (["--out", "/proc/rsmooth-results.tsv"], "output directory /proc is not writable"),
