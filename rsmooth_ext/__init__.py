@@ -2,12 +2,14 @@
 
 import torch  # noqa: F401  (loads libtorch before the extension)
 
-from . import _C  # noqa: F401  (loads the extension; registers torch.ops.rsmooth_ext.*)
-from . import _meta  # noqa: F401
+from . import (
+    _C,  # noqa: F401  (loads the extension; registers torch.ops.rsmooth_ext.*)
+    _meta,  # noqa: F401
+)
 from ._ops import build_info, cuda_built, perturb
+from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
 from .training import smoothed_log_likelihood
-from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
 
 __version__ = "0.1.0"
 

@@ -65,7 +65,9 @@ def perturb(
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not isinstance(noise, Noise):
-        raise TypeError(f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}")
+        raise TypeError(
+            f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}"
+        )
     if x.dim() < 1:
         raise ValueError(f"x must be a batch (B, *shape), got a {x.dim()}-d tensor")
     if x.dtype not in _FLOAT_DTYPES:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import sys
 import time
@@ -17,11 +16,21 @@ import numpy as np
 import torch
 
 from . import __version__
+from . import distributed as dist
 from .noises import NOISES, Noise
 from .radii import ADVERSARIES
-from . import distributed as dist
-from .results import (CERTIFY_COLUMNS, PREDICT_COLUMNS, ResultsError, ResultsWriter, markdown_table, merge_results,
-                      plot_certified_accuracy, read_results, run_label, summary)
+from .results import (
+    CERTIFY_COLUMNS,
+    PREDICT_COLUMNS,
+    ResultsError,
+    ResultsWriter,
+    markdown_table,
+    merge_results,
+    plot_certified_accuracy,
+    read_results,
+    run_label,
+    summary,
+)
 from .smooth import certify, predict
 
 RADIAL = ("expinf", "exp1", "exp2", "uniformball")
@@ -39,7 +48,8 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     g = p.add_argument_group("noise")
     g.add_argument("--noise", default=defaults.get("noise", "gaussian"), choices=sorted(NOISES))
     level = g.add_mutually_exclusive_group()
-    level.add_argument("--sigma", type=float, default=None, help="noise level (default %s)" % defaults.get("sigma", 0.25))
+    level.add_argument("--sigma", type=float, default=None,
+                       help=f"noise level (default {defaults.get('sigma', 0.25)})")
     level.add_argument("--lambd", type=float, default=None, help="the family's scale parameter instead of --sigma")
     g.add_argument("--match", default="l2", choices=["l2", "l1"], help="sigma convention (default l2)")
     g.add_argument("--k", type=float, default=None, help="shape of lomax (default 3) and expinf/exp1/exp2 (default 1)")
@@ -201,7 +211,8 @@ def check_model_on_data(model, x, y, device, dtype) -> int:
         raise CliError(f"the model must return logits (batch, num_classes), got {getattr(logits, 'shape', logits)}")
     k = logits.shape[1]
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
-        raise CliError(f"labels must lie in [0, {k}) for a model with {k} outputs; found {int(y.min())}..{int(y.max())}")
+        found = f"{int(y.min())}..{int(y.max())}"
+        raise CliError(f"labels must lie in [0, {k}) for a model with {k} outputs; found {found}")
     return k
 
 

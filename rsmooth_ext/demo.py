@@ -9,7 +9,6 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
 
 from . import _ops
@@ -62,7 +61,7 @@ def train_digits_model(noise: Noise, *, train_loss: str = "augment", epochs: int
     start = time.perf_counter()
     step = 0
     generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
+    for _ in range(epochs):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         for batch in order.split(64):

@@ -26,7 +26,7 @@ available; asking for them raises an error that lists the supported pairs.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

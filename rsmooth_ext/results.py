@@ -74,7 +74,8 @@ class ResultsWriter:
         if resume and os.path.exists(path):
             existing = read_results(path)
             if existing.config != config:
-                changed = sorted(k for k in set(config) | set(existing.config) if config.get(k) != existing.config.get(k))
+                keys = set(config) | set(existing.config)
+                changed = sorted(k for k in keys if config.get(k) != existing.config.get(k))
                 raise ResultsError(
                     f"{path} was written by a different configuration ({', '.join(changed)} differ); "
                     "use another --out or drop --resume"
@@ -147,7 +148,9 @@ def summary(results: Results, radii: list[float] | None = None) -> dict:
         certified = np.where(correct, radius, 0.0)
         out["average_certified_radius"] = float(certified.mean()) if n else math.nan
         grid = radii if radii is not None else default_radius_grid(radius[correct] if n else radius)
-        out["certified_accuracy"] = {f"{r:g}": float(((certified >= r) & correct).mean()) if n else math.nan for r in grid}
+        out["certified_accuracy"] = {
+            f"{r:g}": float(((certified >= r) & correct).mean()) if n else math.nan for r in grid
+        }
     return out
 
 

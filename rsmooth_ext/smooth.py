@@ -129,7 +129,9 @@ class _Sampler:
         logits = self.model(rows)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(f"the model must return logits of shape (rows, num_classes) = ({rows.shape[0]}, K), got {got}")
+            raise ValueError(
+                f"the model must return logits of shape (rows, num_classes) = ({rows.shape[0]}, K), got {got}"
+            )
         if self.num_classes is None:
             self.num_classes = logits.shape[1]
         elif logits.shape[1] != self.num_classes:

@@ -149,7 +149,8 @@ def test_seed_from_generator_is_reproducible():
 
 BAD_CALLS = [
     (dict(x=torch.tensor(1.0)), ValueError, "x must be a batch"),
-    (dict(x=torch.ones(2, 3, dtype=torch.float64)), TypeError, "x must be float32, float16 or bfloat16, got torch.float64"),
+    (dict(x=torch.ones(2, 3, dtype=torch.float64)), TypeError,
+     "x must be float32, float16 or bfloat16, got torch.float64"),
     (dict(x=[1.0]), TypeError, "x must be a torch.Tensor"),
     (dict(noise="gaussian"), TypeError, "noise must be an rsmooth_ext noise spec"),
     (dict(num_samples=-1), ValueError, "num_samples must be >= 0, got -1"),
