@@ -14,11 +14,14 @@ Sizes" (ICML 2020):
       Phi(u) = sup_{||v|| <= 1} sup_{f: R^d -> [0,1], E f(eps) = u} d/dt|_{t=0} E f(eps + t v)
              = sup_{||v|| <= 1} E[ G_v 1{G_v in its top u-mass} ],   G_v = <-grad log q(eps), v>,
 
-  (the inner sup is a bathtub / Neyman-Pearson argument). Phi(u) = Phi(1 - u) by the symmetry of the
-  noises here, and along any path of length R the top-class probability can fall at rate at most Phi,
-  so the prediction cannot change within
+  (the inner sup is a bathtub / Neyman-Pearson argument; it applies at every point of a path, since
+  x -> f(x + .) is again [0,1]-valued). Along a path of unit speed in ||.||, the probability mass u of
+  all other classes together can grow at rate at most Phi(u), so starting from u = 1 - p it needs a path
+  length of at least
 
-      R(p) = integral_{1-p}^{1/2} du / Phi(u).
+      R(p) = integral_{1-p}^{1/2} du / Phi(u)
+
+  to reach 1/2; until then the top class keeps probability > 1/2 and stays the prediction.
 
 * the level-set (Neyman-Pearson) method (the exact certificate against a shift of norm r, used for Exp2
   against l2; see :func:`exp2_l2_levelset_radius`).
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import integrate, optimize, special, stats
@@ -141,9 +144,9 @@ def _integrate_smooth(phi: PhiFunction, lo: float, hi: float, rtol: float, depth
 
 
 def differential_radius(phi: PhiFunction, p, *, rtol: float = 1e-10):
-    """The differential-method radius R(p) = integral_{1-p}^{1/2} du / Phi(u) (Yang et al. 2020, the
-    differential method / Theorem "Phi-based certificate"): a valid certified radius whenever ``phi`` is
-    (an upper bound on) the noise's growth function against the adversary's norm.
+    """The differential-method radius R(p) = integral_{1-p}^{1/2} du / Phi(u) (the differential method of
+    Yang et al. 2020; see the module docstring and docs/certificates.md): a valid certified radius whenever
+    ``phi`` is (an upper bound on) the noise's growth function against the adversary's norm.
 
     ``phi``: vectorised callable, Phi(u) > 0 on 0 < u <= 1/2 (the factories ``phi_*`` below).
     ``p``: float (or array, evaluated one by one) with 1/2 < p < 1.
@@ -269,8 +272,8 @@ def phi_laplace_linf(d: int) -> PhiFunction:
         Phi(u) = E[G 1{B > m}] + (2m - d)(u - P(B > m)),   E[G 1{B > m}] = (d/2) P(Binomial(d-1, 1/2) = m),
 
     a concave piecewise-linear function of u (the paper's Laplace/linf Phi, derived in docs). The integral
-    of 1/Phi has the exact evaluation :func:`laplace_linf_radius`. Valid for u > P(B > floor(d/2) +
-    20 sqrt(d) + 20) (below 1e-80) or u > 2^-d."""
+    of 1/Phi has the exact evaluation :func:`laplace_linf_radius`. Defined for u > P(B > m1),
+    m1 = min(d, floor(d/2) + 20 sqrt(d) + 20): that bound is below 1e-80 (or 0), far below any 1 - p."""
     d = _check_d(d, "phi_laplace_linf")
     tab = _LaplaceLinfTable(d)
 
@@ -436,14 +439,15 @@ def exp2_l2_radius_k1(d: int, p):
     """Exp2(k=1, d) against l2, d >= 2: the differential method with :func:`phi_exp2_l2_k1`. Substituting
     u = P(w_1 > t), du = -c_d (1 - t^2)^((d-3)/2) dt, gives du / Phi(u) = -(d - 1) dt / (1 - t^2), so
 
-        R(p) = (d - 1) artanh(t_{1-p}) = (d - 1) artanh(1 - 2 I^-1_{(d-1)/2,(d-1)/2}(1 - p)).
+        R(p) = (d - 1) artanh(t_{1-p}) = (d - 1) artanh(1 - 2 x) = ((d - 1)/2) log((1 - x) / x),
+        x = I^-1_{(d-1)/2,(d-1)/2}(1 - p)
 
     A lower bound on the exact (level-set) certificate. Vectorised over p."""
     d = _check_d(d, "exp2_l2_radius_k1", minimum=2)
     p = _check_p(p, "exp2_l2_radius_k1")
     a = 0.5 * (d - 1)
     x = special.betaincinv(a, a, 1.0 - p)  # in (0, 1/2)
-    return (d - 1.0) * np.arctanh(1.0 - 2.0 * x)
+    return 0.5 * (d - 1.0) * (np.log1p(-x) - np.log(x))  # = (d - 1) artanh(1 - 2x), without cancellation
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -465,8 +469,10 @@ class _Exp2LevelSet:
 
     * ``fast``: fixed composite Gauss-Legendre in z, U = Q_Gamma(Phi_N(z)), z in [-Z, Z] (the neglected
       mass 2 Phi_N(-Z) is added to the error);
-    * ``quad``: scipy quad over U with the Gamma density, split at Gamma quantiles and at the kinks of
-      the integrand (where x crosses 0 or 1), with quad's error estimates summed.
+    * ``quad``: adaptive scipy quad in the same variable z over [-40, 40], split at the integers and at
+      the kinks of the integrand (where x crosses 0 or 1), with quad's error estimates summed. (Integrating
+      over U with the Gamma density instead is unreliable when d/k is small: the density's U^(d/k - 1)
+      singularity spans many decades of U, and quad then returns wrong values with tiny error estimates.)
     """
 
     Z = 8.5  # 2 Phi_N(-8.5) = 1.9e-17
@@ -586,18 +592,19 @@ class _Exp2LevelSet:
 
     # -- conditional masses given rho -----------------------------------------------------------------
     def _x_pair(self, rho, U, r, c):
-        """(x, 1 - x, alive) with alive = rho^k > c; x = P-argument of the tail."""
+        """(x, 1 - x, alive): alive = (rho^k > c); x = (1 - t)/2 is the argument of the conditional tail.
+        With D = s - rho = rho expm1(log1p(-c / rho^k) / k) (no cancellation, also for r << rho):
+        x = (D + r)(2 rho + D - r) / (4 rho r) and 1 - x = (r - D)(2 rho + D + r) / (4 rho r)."""
         k = self.k
         alive = U > c
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where(alive, -c / np.where(U > 0, U, 1.0), 0.0)
-            s = rho * np.exp(np.log1p(np.maximum(ratio, -1.0)) / k)
-            s = np.where(alive, s, 0.0)
+            D = rho * np.expm1(np.log1p(np.maximum(ratio, -1.0)) / k)
             denom = 4.0 * rho * r
-            x = (s - (rho - r)) * (s + (rho - r)) / denom
-            y = ((rho + r) - s) * ((rho + r) + s) / denom
-        x = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
-        y = np.clip(np.nan_to_num(y, nan=1.0), 0.0, 1.0)
+            x = (D + r) * (2.0 * rho + D - r) / denom
+            y = (r - D) * (2.0 * rho + D + r) / denom
+        x = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        y = np.clip(np.nan_to_num(y, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         return x, y, alive
 
     def cond_tail(self, rho, U, r, c):
@@ -621,24 +628,22 @@ class _Exp2LevelSet:
 
     # -- adaptive quad integrals ----------------------------------------------------------------------
     def _integrate(self, conditional, r, c, rtol):
-        k, shape, log_norm = self.k, self.shape, self.log_norm
+        """E[conditional(rho)] by quad in z (U = Q_Gamma(Phi_N(z)), weight phi_N(z)) on [-40, 40] (the mass
+        outside is below 1e-300), split at the integers in [-9, 9] and at the kinks."""
+        k = self.k
 
-        def integrand(u):
-            if u <= 0:
-                return 0.0
-            dens = math.exp((shape - 1.0) * math.log(u) - u - log_norm)
-            return dens * float(conditional(u ** (1.0 / k), u, r, c))
+        def integrand(z):
+            U = float(self._quantile_z(np.array(z)))
+            return float(conditional(U ** (1.0 / k), U, r, c)) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
-        quant = self._quantile_z(np.array([-8.0, -6.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 6.0, 8.0]))
-        kinks = [rho**self.k for rho in self.kink_rhos(r, c)]
-        cuts = np.unique(np.concatenate([quant, kinks]))
-        cuts = cuts[(cuts > 0) & np.isfinite(cuts)]
-        edges = np.concatenate([[0.0], cuts, [np.inf]])
+        kinks = [self._z_of_U(rho**k) for rho in self.kink_rhos(r, c)]
+        cuts = np.unique(np.concatenate([np.arange(-9.0, 10.0), [z for z in kinks if -40 < z < 40]]))
+        edges = np.concatenate([[-40.0], cuts, [40.0]])
         total = err = 0.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
             for lo, hi in zip(edges[:-1], edges[1:]):
-                v, e = integrate.quad(integrand, lo, hi, epsabs=1e-17, epsrel=rtol, limit=200)[:2]
+                v, e = integrate.quad(integrand, lo, hi, epsabs=1e-18, epsrel=rtol, limit=200)[:2]
                 total += v
                 err += e
         return total, err
@@ -656,14 +661,21 @@ class _Exp2LevelSet:
             return r**self.k
         return self.k * (float(self.rho.max()) + r) ** (self.k - 1.0) * r
 
+    def c_typical(self, r):
+        """Typical size of T: k rho_med^(k-1) r (its first-order term), capped by c_bound."""
+        rho_med = float(self._quantile_z(np.array(0.0))) ** (1.0 / self.k)
+        return min(self.k * rho_med ** (self.k - 1.0) * r, self.c_bound(r))
+
     def tail_root(self, r, target):
         """c with tail_fast(r, c) = target (0 < target < 1)."""
         b = self.c_bound(r)
-        return optimize.brentq(lambda c: self.tail_fast(r, c) - target, -b, b, xtol=1e-15 * b, rtol=1e-15)
+        tol = 1e-40 * self.c_typical(r)
+        return optimize.brentq(lambda c: self.tail_fast(r, c) - target, -b, b, xtol=tol, rtol=1e-15, maxiter=400)
 
     def cdf_root(self, r, target):
         b = self.c_bound(r)
-        return optimize.brentq(lambda c: self.cdf_fast(r, c) - target, -b, b, xtol=1e-15 * b, rtol=1e-15)
+        tol = 1e-40 * self.c_typical(r)
+        return optimize.brentq(lambda c: self.cdf_fast(r, c) - target, -b, b, xtol=tol, rtol=1e-15, maxiter=400)
 
 
 def exp2_l2_levelset_masses(k: float, d: int, r: float, c: float, *, method: str = "quad"):
@@ -671,8 +683,8 @@ def exp2_l2_levelset_masses(k: float, d: int, r: float, c: float, *, method: str
     (lambda = 1, d >= 2) and the shift delta = r e_1 (r > 0).
 
     Returns ``(mu0_in, mu0_out, mu1_in, abserr)``: mu0_in = P(eps in A_c), mu0_out = P(eps not in A_c)
-    (computed directly, so accurate when tiny), mu1_in = P(eps + delta in A_c) and a bound on the
-    absolute error of each. mu1_in uses the reflection y -> delta - y, which swaps the two laws and
+    (computed directly, so accurate when tiny), mu1_in = P(eps + delta in A_c) and the largest of
+    the three absolute-error estimates. mu1_in uses the reflection y -> delta - y, which swaps the two laws and
     negates T, so P(eps + delta in A_c) = P(T(eps) >= -c) = mu0_out at -c. ``method``: 'quad' (adaptive,
     error = quad's estimates) or 'fast' (fixed nodes; error = truncated mass only, quadrature error not
     included). The formula is in :class:`_Exp2LevelSet`."""
@@ -705,9 +717,10 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
     c_p(r) > -median(T). The radius is the root of r -> c_p(r) + median_r(T), found with the fast fixed
     node integrals (see :class:`_Exp2LevelSet`), then *verified* with adaptive quad: a witness c with
     P(T > c) - err > 1 - p (so c < c_p) and P(T <= -c) + err < 1/2 (so the shifted mass of A_c, hence of
-    A_{c_p}, is > 1/2) is required; r is backed off (relative 1e-9, 1e-7, ...) until verified. The returned
+    A_{c_p}, is > 1/2) is required; r is backed off (relative 1e-9, 1e-8, ...) until verified. The returned
     radius is therefore sound as far as quad's error estimates are. Certifying the whole ball assumes the
-    worst-case probability is non-increasing in r (checked numerically in the tests). Slow: ~0.5-3 s.
+    worst-case probability is non-increasing in r (checked numerically in the tests). Takes ~0.1-0.6 s.
+    ``rtol``: relative tolerance of the root in r (before the back-off).
 
     Returns a float (0.0 if nothing could be verified). Multiply by lambda for other scales."""
     k, d = _check_k_d(k, d, "exp2_l2_levelset_radius")
@@ -732,7 +745,7 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
         r_hi *= 2.0
     r_star = optimize.brentq(gap, r_lo, r_hi, xtol=1e-15 * r_hi, rtol=max(rtol * 0.01, 1e-15))
 
-    for backoff in (1e-9, 1e-7, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1):
+    for backoff in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1):
         r = r_star * (1.0 - backoff)
         c_p = ls.tail_root(r, tail_target)
         c_med = -ls.cdf_root(r, 0.5)
@@ -745,7 +758,9 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
         below, e2 = ls.cdf_quad(r, -c)
         if below + e2 < 0.5:
             return r
-    warnings.warn(f"exp2_l2_levelset_radius(k={k}, d={d}, p={p}): could not verify the radius; returning 0")
+    warnings.warn(
+        f"exp2_l2_levelset_radius(k={k}, d={d}, p={p}): could not verify the radius; returning 0", stacklevel=2
+    )
     return 0.0
 
 
@@ -772,7 +787,7 @@ def exp2_l2_levelset_table(k: float, d: int, r_grid) -> np.ndarray:
     for index, r in np.ndenumerate(r_grid):
         r = float(r)
         minus_median = -ls.cdf_root(r, 0.5)
-        scale = ls.c_bound(r)
+        scale = ls.c_typical(r)
         for step in (1e-12, 1e-10, 1e-8, 1e-6, 1e-4):
             c = minus_median + step * scale
             shifted, e1 = ls.tail_quad(r, -c)  # P(T > -c) = P(T >= -c)

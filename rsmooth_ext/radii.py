@@ -1,26 +1,32 @@
-"""Certified radii: for each (noise family, adversary) pair with a guaranteed certificate, the radius
-within which the smoothed classifier's prediction cannot change, given a lower bound p on the top-class
-probability. All math in float64; p <= 1/2 gives 0.
+"""Certified radii: for each noise family, the adversaries it has a direct guaranteed certificate
+against, and valid conversions to the other norms. Given a lower bound p on the top-class probability,
+the radius is the distance within which the smoothed classifier's prediction cannot change. All math in
+float64; p <= 1/2 gives 0. Derivations: docs/certificates.md.
 
-Closed forms (lambda is the spec's scale, d the number of elements per input):
+Direct certificates (lambda is the spec's scale, d the number of elements per input):
 
-* Gaussian, l2: lambda * Phi^-1(p) (Cohen et al. 2019). l1: the same value (an l1 ball of radius R lies in
-  the l2 ball of radius R). linf: the l2 radius / sqrt(d) (an linf ball of radius R lies in the l2 ball of
-  radius R sqrt(d)).
+* Gaussian, l2: lambda * Phi^-1(p) (Cohen et al. 2019).
 * Laplace, l1: -lambda * log(2 (1 - p)) (Teng et al. 2020; Yang et al. 2020).
-* Uniform (cube), l1: 2 lambda (p - 1/2); linf: 2 lambda (1 - (3/2 - p)^(1/d)) (Yang et al. 2020).
+  l_inf: the differential-method table (Yang et al. 2020); ``laplace_linf_approximate`` is the Gaussian
+  approximation lambda * Phi^-1(p) / sqrt(d) -- *not* a guaranteed certificate, never used by default.
+* Uniform (cube), l1: 2 lambda (p - 1/2); l_inf: 2 lambda (1 - (3/2 - p)^(1/d)) (Yang et al. 2020).
 * Lomax(k), l1: lambda (2p - 1)/k * 2F1(1, k/(k+1); k/(k+1) + 1; (2p - 1)^(1 + 1/k)) (Yang et al. 2020).
-* UniformBall, l2: the distance delta at which two l2 balls of radius lambda overlap in a fraction
-  3/2 - p of their volume: the overlap fraction is I_{1 - (delta / 2 lambda)^2}((d+1)/2, 1/2), so
-  delta = 2 lambda sqrt(1 - I^-1((d+1)/2, 1/2; 3/2 - p)).
-* Masking(keep), l0: an adversary changing R coordinates changes the noisy input only when one of them
-  is kept, which moves at most Delta(R) = 1 - (1 - keep)^R of the probability mass; the certified l0
-  radius is the largest integer R with p > 1/2 + Delta(R). (The spec's union bound Delta(R) <= R * keep
-  gives the smaller ``masking_l0_union_bound``.)
+* UniformBall, l2: the distance at which two balls of radius lambda overlap in a fraction 3/2 - p of their
+  volume, 2 lambda sqrt(1 - I^-1_{(d+1)/2, 1/2}(3/2 - p)).
+* Masking(keep), l0: the largest integer R with p > 1/2 + 1 - (1 - keep)^R (the mass an adversary
+  changing R coordinates can move is the chance that one of them is kept); the spec's union bound
+  R * keep gives the smaller ``masking_l0_union_bound``.
+* ExpInf(k), l1: 2 lambda (p - 1/2) Gamma(d/k + 1) / Gamma((d - 1)/k + 1) (closed form, every k);
+  l_inf: -lambda log(2 (1 - p)) for k = 1, the differential-method table otherwise.
+* Exp1(k), l1: -lambda log(2 (1 - p)) for k = 1, the differential-method table otherwise.
+* Exp2(k), l2: the closed form lambda (d - 1)/2 log((1 - x)/x), x = I^-1_{(d-1)/2,(d-1)/2}(1 - p) for k = 1;
+  (lambda / sqrt 2) Phi^-1(p) for k = 2 (a Gaussian); the level-set (Neyman-Pearson) table otherwise.
 
-Conversions between norms are offered only where they are themselves valid bounds (the Gaussian's l1 and
-linf radii above). Table-based certificates (ExpInf, Exp1, Exp2, and Laplace against linf) are not yet
-available; asking for them raises an error that lists the supported pairs.
+Conversions: a radius R certified in norm a is also certified in norm b at R / C(a, b), with
+C(a, b) = max ||delta||_a / ||delta||_b over delta != 0 in R^d: C(l2, l1) = C(linf, l1) = C(linf, l2) = 1,
+C(l1, l2) = C(l2, linf) = sqrt(d), C(l1, linf) = d. Every such conversion is itself a valid certificate (the
+b-ball of radius R / C(a, b) lies inside the a-ball of radius R); for an adversary without a direct
+certificate the best of the conversions is returned. l0 has no conversions.
 """
 
 from __future__ import annotations
@@ -32,19 +38,27 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from . import certificate_math as cm
+from .tables import get_table
+
 ADVERSARIES = ("l0", "l1", "l2", "linf")
+_NORMED = ("l1", "l2", "linf")
 
 
 def _gaussian_l2(noise, p, d):
     return noise.lambd * stats.norm.ppf(p)
 
 
-def _gaussian_linf(noise, p, d):
-    return _gaussian_l2(noise, p, d) / math.sqrt(d)
-
-
 def _laplace_l1(noise, p, d):
-    return -noise.lambd * np.log(2.0 * (1.0 - p))
+    return noise.lambd * cm.laplace_l1_radius(p)
+
+
+def _table(family, adversary):
+    def radius(noise, p, d):
+        k = None if family == "laplace" else noise.k
+        return noise.lambd * get_table(family, adversary, d, k).lookup(p)
+
+    return radius
 
 
 def _uniform_l1(noise, p, d):
@@ -69,78 +83,146 @@ def _uniform_ball_l2(noise, p, d):
 def masking_l0_union_bound(keep: float, p) -> np.ndarray:
     """The spec's looser l0 certificate for Masking: the largest integer R with p > 1/2 + R * keep."""
     p = np.asarray(p, dtype=np.float64)
-    r = np.ceil((p - 0.5) / keep) - 1.0
-    return np.maximum(r, 0.0)
+    return np.maximum(np.ceil((p - 0.5) / keep) - 1.0, 0.0)
 
 
 def _masking_l0(noise, p, d):
     keep = noise.keep
     if keep >= 1.0:
         return np.zeros_like(p)
-    # largest integer R with (1 - keep)^R > 3/2 - p; solve in logs, then correct the float rounding
+    # largest integer R with (1 - keep)^R > 3/2 - p: solve in logs, then correct the float rounding
     with np.errstate(divide="ignore"):
-        r = np.floor(np.log(1.5 - p) / math.log1p(-keep))
-    r = np.maximum(r, 0.0)
+        r = np.maximum(np.floor(np.log(1.5 - p) / math.log1p(-keep)), 0.0)
     for _ in range(2):
-        too_big = (r > 0) & ~(p > 1.5 - (1.0 - keep) ** r)
-        r = np.where(too_big, r - 1.0, r)
-        fits_more = p > 1.5 - (1.0 - keep) ** (r + 1.0)
-        r = np.where(fits_more, r + 1.0, r)
+        r = np.where((r > 0) & ~(p > 1.5 - (1.0 - keep) ** r), r - 1.0, r)
+        r = np.where(p > 1.5 - (1.0 - keep) ** (r + 1.0), r + 1.0, r)
     return r
 
 
-# (family, adversary) -> (radius function, needs d)
-CERTIFICATES: dict[tuple[str, str], tuple[Callable, bool]] = {
-    ("gaussian", "l2"): (_gaussian_l2, False),
-    ("gaussian", "l1"): (_gaussian_l2, False),
-    ("gaussian", "linf"): (_gaussian_linf, True),
-    ("laplace", "l1"): (_laplace_l1, False),
-    ("uniform", "l1"): (_uniform_l1, False),
-    ("uniform", "linf"): (_uniform_linf, True),
-    ("lomax", "l1"): (_lomax_l1, False),
-    ("uniformball", "l2"): (_uniform_ball_l2, True),
-    ("masking", "l0"): (_masking_l0, False),
+def _expinf_l1(noise, p, d):
+    return noise.lambd * cm.expinf_l1_radius(noise.k, d, p)
+
+
+def _expinf_linf(noise, p, d):
+    if noise.k == 1.0:
+        return noise.lambd * cm.expinf_linf_radius_k1(p)
+    return _table("expinf", "linf")(noise, p, d)
+
+
+def _exp1_l1(noise, p, d):
+    if noise.k == 1.0:
+        return noise.lambd * cm.exp1_l1_radius_k1(p)
+    return _table("exp1", "l1")(noise, p, d)
+
+
+def _exp2_l2(noise, p, d):
+    if noise.k == 2.0:
+        return noise.lambd / math.sqrt(2.0) * stats.norm.ppf(p)
+    if noise.k == 1.0:
+        return noise.lambd * (cm.exp2_l2_radius_k1(d, p) if d > 1 else cm.laplace_l1_radius(p))
+    return _table("exp2", "l2")(noise, p, d)
+
+
+# family -> adversary -> (radius function, needs d)
+DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
+    "gaussian": {"l2": (_gaussian_l2, False)},
+    "laplace": {"l1": (_laplace_l1, False), "linf": (_table("laplace", "linf"), True)},
+    "uniform": {"l1": (_uniform_l1, False), "linf": (_uniform_linf, True)},
+    "lomax": {"l1": (_lomax_l1, False)},
+    "uniformball": {"l2": (_uniform_ball_l2, True)},
+    "masking": {"l0": (_masking_l0, False)},
+    "expinf": {"l1": (_expinf_l1, True), "linf": (_expinf_linf, True)},
+    "exp1": {"l1": (_exp1_l1, True)},
+    "exp2": {"l2": (_exp2_l2, True)},
+}
+
+KIND = {  # for the docs and error messages: how each direct certificate is computed
+    "laplace/linf": "differential-method table",
+    "expinf/linf": "closed form for k = 1, differential-method table otherwise",
+    "exp1/l1": "closed form for k = 1, differential-method table otherwise",
+    "exp2/l2": "closed form for k = 1 and k = 2, level-set table otherwise",
 }
 
 
+def norm_ratio(a: str, b: str, d: int) -> float:
+    """C(a, b) = max ||delta||_a / ||delta||_b over R^d."""
+    if a == b:
+        return 1.0
+    pa, pb = _norm_order(a), _norm_order(b)
+    if pa >= pb:
+        return 1.0
+    # ||delta||_a <= d^(1/a - 1/b) ||delta||_b for a < b
+    return d ** ((1.0 / pa) - (0.0 if pb == math.inf else 1.0 / pb))
+
+
+def _norm_order(norm: str) -> float:
+    return {"l1": 1.0, "l2": 2.0, "linf": math.inf}[norm]
+
+
 def supported_pairs() -> list[str]:
-    return [f"{family}/{adversary}" for family, adversary in CERTIFICATES]
+    pairs = []
+    for family, direct in DIRECT.items():
+        normed = any(a in _NORMED for a in direct)
+        advs = list(direct) + ([a for a in _NORMED if a not in direct] if normed else [])
+        pairs += [f"{family}/{a}" for a in sorted(advs, key=ADVERSARIES.index)]
+    return pairs
 
 
 def certify(noise, p_lower, adversary: str | None = None, dim: int | None = None):
     """Certified radius of ``noise`` against ``adversary`` ('l0', 'l1', 'l2', 'linf'; default the noise's
     natural one) at top-class probability lower bound(s) ``p_lower`` (float or tensor, in [0, 1]).
     ``dim`` (elements per input) is required where the radius depends on it, and must equal the spec's
-    own ``dim`` where it has one. Returns a float for a float, a float64 tensor for a tensor (on its
-    device); 0 wherever p_lower <= 1/2."""
+    own ``dim`` where it has one. For an adversary without a direct certificate the best valid conversion
+    from the noise's direct ones (norm inequalities; see the module docstring) is returned. Returns a float
+    for a float, a float64 tensor for a tensor (on its device); 0 wherever p_lower <= 1/2."""
     adversary = noise.natural_adversary if adversary is None else adversary
     if adversary not in ADVERSARIES:
         raise ValueError(f"adversary must be one of {', '.join(ADVERSARIES)}, got {adversary!r}")
-    key = (noise.family, adversary)
-    if key not in CERTIFICATES:
+    direct = DIRECT[noise.family]
+    if adversary in direct:
+        routes = [(adversary, *direct[adversary])]
+    elif adversary in _NORMED:
+        routes = [(a, f, needs or _norm_order(a) < _norm_order(adversary))
+                  for a, (f, needs) in direct.items() if a in _NORMED]
+    else:
+        routes = []
+    if not routes:
         raise ValueError(
             f"no guaranteed certificate for {type(noise).__name__} against {adversary}; supported pairs: "
             + ", ".join(supported_pairs())
         )
-    function, needs_dim = CERTIFICATES[key]
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
         raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
     if noise.dim is not None:
         if dim is not None and dim != noise.dim:
             raise ValueError(f"dim={dim} does not match the noise's own dim={noise.dim}")
         dim = noise.dim
-    if needs_dim and dim is None:
+    if any(needs for _, _, needs in routes) and dim is None:
         raise ValueError(f"the {noise.family}/{adversary} certificate depends on the input size: pass dim=")
     is_tensor = isinstance(p_lower, torch.Tensor)
     p = p_lower.detach().double().cpu().numpy() if is_tensor else np.asarray(p_lower, dtype=np.float64)
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise ValueError(f"p_lower must lie in [0, 1], got values in [{np.nanmin(p)}, {np.nanmax(p)}]"
-                         if not np.isnan(p).all() else "p_lower must lie in [0, 1], got NaN")
+        raise ValueError("p_lower must lie in [0, 1], got " + (
+            "NaN" if np.isnan(p).any() else f"values in [{p.min()}, {p.max()}]"))
     above = p > 0.5
     radius = np.zeros_like(p)
     if above.any():
+        # p = 1 is only reachable as a limit: the closed forms may diverge there, the tables stay finite
+        pa = p[above]
+        best = np.zeros_like(pa)
         with np.errstate(divide="ignore"):
-            radius[above] = function(noise, p[above], dim)
+            for source, function, _ in routes:
+                best = np.maximum(best, np.asarray(function(noise, pa, dim), dtype=np.float64)
+                                  / norm_ratio(source, adversary, dim or 1))
+        radius[above] = best
     if is_tensor:
         return torch.from_numpy(radius).to(p_lower.device)
     return float(radius) if radius.ndim == 0 else radius
+
+
+def laplace_linf_approximate(noise, p_lower, dim: int):
+    """The Gaussian-CDF approximation lambda * Phi^-1(p) / sqrt(d) of the Laplace l_inf radius used by
+    default in earlier code. APPROXIMATE: it is not a guaranteed certificate (it can exceed the true
+    radius); use ``noise.certify(p, 'linf', dim=d)`` for the guaranteed one."""
+    p = np.asarray(p_lower, dtype=np.float64)
+    return np.where(p > 0.5, noise.lambd * stats.norm.ppf(np.clip(p, 0.5, 1.0)) / math.sqrt(dim), 0.0)

@@ -119,7 +119,7 @@ def test_predict_and_plot(workdir, capsys):
         (["--data", "bad_labels.pt"], "labels must lie in [0, 3) for a model with 3 outputs; found 0..7"),
         (["--out", "/proc/rsmooth-results.tsv"], "output directory /proc is not writable"),
         (["--out", "no/such/dir/r.tsv"], "does not exist"),
-        (["--noise", "exp2", "--adversary", "l1"], "no guaranteed certificate for Exp2 against l1"),
+        (["--noise", "exp2", "--adversary", "l0"], "no guaranteed certificate for Exp2 against l0"),
         (["--n", "0"], "--n must be >= 1, got 0"),
         (["--alpha", "2"], "--alpha must be in (0, 1), got 2.0"),
     ],

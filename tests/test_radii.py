@@ -108,9 +108,11 @@ def test_radius_errors():
     with pytest.raises(ValueError, match=r"p_lower must lie in \[0, 1\]"):
         g.certify(1.2)
     with pytest.raises(ValueError, match="no guaranteed certificate for Gaussian against l0; supported pairs: "
-                                         "gaussian/l2"):
+                                         "gaussian/l1, gaussian/l2, gaussian/linf, laplace/l1"):
         g.certify(0.9, "l0")
+    with pytest.raises(ValueError, match="no guaranteed certificate for Masking against l2"):
+        rs.Masking(keep=0.5).certify(0.9, "l2", dim=10)
     with pytest.raises(ValueError, match="does not match the noise's own dim=10"):
         rs.UniformBall(dim=10, sigma=1.0).certify(0.9, dim=11)
-    with pytest.raises(ValueError, match="no guaranteed certificate for Exp2 against l2"):
-        rs.Exp2(dim=10, sigma=1.0).certify(0.9)
+    with pytest.raises(ValueError, match="no guaranteed certificate for Exp2 against l0"):
+        rs.Exp2(dim=10, sigma=1.0).certify(0.9, "l0")

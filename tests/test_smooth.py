@@ -216,7 +216,7 @@ BAD = [
     (dict(seed="7"), TypeError, "seed must be an int, a torch.Generator or None"),
     (dict(num_classes=5), ValueError, "the model returned 2 classes, but num_classes=5"),
     (dict(model=lambda x: x.sum(1)), ValueError, r"the model must return logits of shape \(rows, num_classes\)"),
-    (dict(adversary="linf"), ValueError, "no guaranteed certificate for Laplace against linf; supported pairs"),
+    (dict(adversary="l0"), ValueError, "no guaranteed certificate for Laplace against l0; supported pairs"),
     (dict(adversary="l3"), ValueError, "adversary must be one of l0, l1, l2, linf"),
 ]
 

@@ -1,0 +1,242 @@
+"""Radius tables for the certificates without a closed form (Laplace vs l_inf; ExpInf(k != 1) vs l_inf;
+Exp1(k != 1) vs l1; Exp2(k not in {1, 2}) vs l2).
+
+A table holds, for lambda = 1, sound lower bounds of the certified radius on an increasing grid of p up to
+1 - 1e-7; a lookup rounds p *down* to the grid (so between grid points it returns the value of the grid
+point below, a lower bound since radii are non-decreasing in p), gives 0 for p <= 1/2 and the last
+(finite) entry above the last grid point. The numerical integration error bound reported by quad is
+subtracted from every entry.
+
+Tables for the common cases ship in ``rsmooth_ext/data/tables`` (d in {784, 3072, 150528}); any other
+(family, adversary, d, k) is computed on first use (with a progress bar) and cached under the user cache
+directory (RSMOOTH_CACHE_DIR, else $XDG_CACHE_HOME/rsmooth_ext), written atomically. A file whose header
+does not match what is asked for (or that cannot be read) is rejected and recomputed.
+
+    python -m rsmooth_ext.tables build              # regenerate the shipped tables
+    python -m rsmooth_ext.tables show laplace linf 3072
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from . import certificate_math as cm
+from .cache import atomic_write, cache_dir
+
+FORMAT_VERSION = 1
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tables")
+SHIPPED_DIMS = (784, 3072, 150528)
+P_MAX = 1.0 - 1e-7
+GRID_POINTS = 2000
+LEVELSET_POINTS = 300
+INTEGRATION_RTOL = 1e-10
+
+# (family, adversary) -> method; and which k (if any) have closed forms instead (see radii.py)
+TABLE_PAIRS = {
+    ("laplace", "linf"): "differential",
+    ("expinf", "linf"): "differential",
+    ("exp1", "l1"): "differential",
+    ("exp2", "l2"): "level-set",
+}
+# what ships: Laplace vs linf at the common input sizes (the radial families' default k = 1 has closed forms)
+SHIPPED = [("laplace", "linf", d, None) for d in SHIPPED_DIMS]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: dict
+    p: np.ndarray  # increasing grid in (1/2, 1)
+    radius: np.ndarray  # sound, non-decreasing radii for lambda = 1
+
+    def lookup(self, p: np.ndarray) -> np.ndarray:
+        """Radius (lambda = 1) at each p: the entry of the largest grid point <= p; 0 for p <= 1/2."""
+        p = np.asarray(p, dtype=np.float64)
+        index = np.searchsorted(self.p, p, side="right") - 1
+        out = np.where(index >= 0, self.radius[np.clip(index, 0, None)], 0.0)
+        return np.where(p > 0.5, out, 0.0)
+
+
+def expected_header(family: str, adversary: str, d: int, k: float | None) -> dict:
+    return {
+        "format": FORMAT_VERSION,
+        "family": family,
+        "adversary": adversary,
+        "d": int(d),
+        "k": None if k is None else float(k),
+        "method": TABLE_PAIRS[(family, adversary)],
+        "p_max": P_MAX,
+        "lambda": 1.0,
+    }
+
+
+def file_name(family: str, adversary: str, d: int, k: float | None) -> str:
+    k_part = "" if k is None else f"-k{float(k):.6g}"
+    return f"{family}-{adversary}-d{int(d)}{k_part}.npz"
+
+
+_MEMORY: dict[tuple, Table] = {}
+
+
+def get_table(family: str, adversary: str, d: int, k: float | None = None, *, progress: bool = True) -> Table:
+    """The table for (family, adversary, d, k): from memory, the shipped files, the user cache, or
+    computed now (and cached)."""
+    if (family, adversary) not in TABLE_PAIRS:
+        raise ValueError(f"no radius table for {family}/{adversary}; tables exist for "
+                         + ", ".join(f"{f}/{a}" for f, a in TABLE_PAIRS))
+    key = (family, adversary, int(d), None if k is None else float(k))
+    if key in _MEMORY:
+        return _MEMORY[key]
+    header = expected_header(*key)
+    name = file_name(*key)
+    for directory in (SHIPPED_DIR, os.path.join(cache_dir(), "tables")):
+        table = _load(os.path.join(directory, name), header)
+        if table is not None:
+            _MEMORY[key] = table
+            return table
+    table = compute_table(*key, progress=progress)
+    save_table(table, os.path.join(cache_dir(), "tables", name))
+    _MEMORY[key] = table
+    return table
+
+
+def _load(path: str, header: dict) -> Table | None:
+    """The table at ``path`` if it exists, reads cleanly and has exactly ``header``; else None."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            stored = json.loads(str(f["header"]))
+            p, radius = np.array(f["p"], dtype=np.float64), np.array(f["radius"], dtype=np.float64)
+    except Exception:  # noqa: BLE001 - any unreadable file is recomputed
+        return None
+    stored_core = {k: v for k, v in stored.items() if k in header}
+    if stored_core != header or p.shape != radius.shape or p.ndim != 1 or p.size == 0:
+        return None
+    if not (np.all(np.diff(p) > 0) and np.all(np.diff(radius) >= 0) and np.all(np.isfinite(radius))):
+        return None
+    return Table(stored, p, radius)
+
+
+def save_table(table: Table, path: str) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, header=np.array(json.dumps(table.header, sort_keys=True)), p=table.p,
+                        radius=table.radius)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def probability_grid(points: int = GRID_POINTS) -> np.ndarray:
+    """p = Phi_N(z) for z evenly spaced in (0, Phi_N^-1(P_MAX)]: fine near 1/2 and near 1."""
+    z = np.linspace(0.0, float(special.ndtri(P_MAX)), points + 1)[1:]
+    return special.ndtr(z)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pt", disable=not enabled or not sys.stderr.isatty(), leave=False)
+
+
+def compute_table(family: str, adversary: str, d: int, k: float | None, *, progress: bool = True) -> Table:
+    header = expected_header(family, adversary, d, k)
+    desc = f"rsmooth_ext: radius table {file_name(family, adversary, d, k)[:-4]}"
+    if header["method"] == "differential":
+        p, radius, error = _differential(family, d, k, progress, desc)
+    else:
+        p, radius, error = _levelset(d, k, progress, desc)
+    header["error_bound"] = error
+    header["points"] = int(p.size)
+    return Table(header, p, radius)
+
+
+def _phi(family: str, d: int, k: float | None):
+    if family == "laplace":
+        return cm.phi_laplace_linf(d)
+    if family == "expinf":
+        return cm.phi_expinf_linf(k, d)
+    return cm.phi_exp1_l1(k, d)  # exp1 vs l1; also exp2 in one dimension (all norms agree)
+
+
+def _differential(family, d, k, progress, desc):
+    p = probability_grid()
+    phi = _phi(family, d, k)
+    edges = np.concatenate([[0.5], 1.0 - p])
+    pieces = np.empty(p.size)
+    error = 0.0
+    with _progress(p.size, desc, progress) as bar:
+        for i in range(p.size):
+            value, err = cm._integrate_inverse_phi(phi, float(edges[i + 1]), float(edges[i]), INTEGRATION_RTOL)
+            pieces[i] = max(value, 0.0)
+            error += err
+            bar.update(1)
+    radius = np.cumsum(pieces) - error  # every entry's error is at most the total
+    return p, _sound_monotone(radius), error
+
+
+def _levelset(d, k, progress, desc):
+    """Exp2 vs l2: radii r_i on a grid up to the radius at P_MAX, each with a verified probability
+    p_needed(r_i) such that every p > p_needed certifies r_i; stored as (p_needed, r)."""
+    if d == 1:  # one dimension: all norms agree, the l1 growth function applies
+        return _differential("exp1", 1, k, progress, desc)
+    r_max = cm.exp2_l2_levelset_radius(k, d, P_MAX)
+    r = r_max * np.linspace(0.0, 1.0, LEVELSET_POINTS + 1)[1:]
+    needed = np.empty_like(r)
+    with _progress(r.size, desc, progress) as bar:
+        for i, ri in enumerate(r):
+            needed[i] = cm.exp2_l2_levelset_table(k, d, [ri])[0]
+            bar.update(1)
+    ok = np.isfinite(needed) & (needed < 1.0)
+    r, needed = r[ok], needed[ok]
+    # p_needed must be increasing in r: raising an entry to the running maximum is sound
+    needed = np.maximum.accumulate(needed)
+    # a p strictly above p_needed(r_i) certifies r_i: store the next float up, so lookup's "<=" is strict
+    p_grid = np.nextafter(needed, 2.0)
+    keep = np.concatenate([np.diff(p_grid) > 0, [True]])  # equal p: keep the largest radius
+    return p_grid[keep], r[keep], 0.0
+
+
+def _sound_monotone(radius: np.ndarray) -> np.ndarray:
+    """Clip at 0 and lower each entry to the minimum of the entries after it (non-decreasing, sound)."""
+    radius = np.maximum(radius, 0.0)
+    return np.minimum.accumulate(radius[::-1])[::-1]
+
+
+# ---- command line -----------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rsmooth_ext.tables", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="regenerate the shipped tables")
+    build.add_argument("--out", default=SHIPPED_DIR)
+    show = sub.add_parser("show", help="print a table's header and a few entries")
+    show.add_argument("family")
+    show.add_argument("adversary")
+    show.add_argument("d", type=int)
+    show.add_argument("--k", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        for family, adversary, d, k in SHIPPED:
+            table = compute_table(family, adversary, d, k)
+            path = os.path.join(args.out, file_name(family, adversary, d, k))
+            save_table(table, path)
+            print(f"wrote {path} ({table.p.size} points, error bound {table.header['error_bound']:.2e})")
+        return 0
+    table = get_table(args.family, args.adversary, args.d, args.k)
+    print(json.dumps(table.header, indent=2, sort_keys=True))
+    for q in (0.6, 0.9, 0.99, 0.999, 0.99993, 1 - 1e-6):
+        print(f"p = {q:<10g} radius / lambda = {float(table.lookup(q)):.6g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
