@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
