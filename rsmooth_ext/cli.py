@@ -461,7 +461,8 @@ def cmd_demo(args, log) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     log(f"rsmooth demo: {len(x)} held-out 8x8 digits, noise {noise!r}, n0={args.n0}, n={args.n}, alpha={args.alpha}")
-    model = train_digits_model(noise, train_loss=args.train_loss, epochs=args.epochs, seed=args.seed, log=log)
+    model = train_digits_model(noise, train_loss=args.train_loss, epochs=args.epochs, seed=args.seed, log=log,
+                               quiet=args.quiet)
     model = model.to(device=device, dtype=dtype)
     level = f"sigma{args.sigma if args.sigma is not None else 0.5:g}" if args.lambd is None else f"lambd{args.lambd:g}"
     path = os.path.join(args.out, f"certify-{args.noise}-{level}.tsv")

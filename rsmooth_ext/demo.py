@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 
 import torch
@@ -43,7 +44,7 @@ def digits_cnn(num_classes: int = 10) -> torch.nn.Module:
 
 
 def train_digits_model(noise: Noise, *, train_loss: str = "augment", epochs: int = 30, seed: int = 0,
-                       samples: int = 4, log=print) -> torch.nn.Module:
+                       samples: int = 4, log=print, quiet: bool = False) -> torch.nn.Module:
     """Train (or load from the cache) the demo CNN under ``noise``. ``train_loss``: 'augment' (cross
     entropy on one noisy copy per example per step) or 'smoothed-nll' (the smoothed log-likelihood of
     ``samples`` noisy copies)."""
@@ -61,7 +62,10 @@ def train_digits_model(noise: Noise, *, train_loss: str = "augment", epochs: int
     start = time.perf_counter()
     step = 0
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(epochs), desc="training", unit="epoch", disable=quiet or not sys.stderr.isatty(),
+                  leave=False):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         for batch in order.split(64):

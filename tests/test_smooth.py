@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import DEVICES, FALSE_ALARM
-from scipy import stats
+from scipy import integrate, stats
 
 import rsmooth_ext as rs
 from rsmooth_ext.smooth import PHASE_ESTIMATION, PHASE_SELECTION
@@ -187,7 +187,7 @@ def test_predict_soft_is_the_mean_softmax():
     model = Linear2([1.0, 0.0])
     soft = rs.predict_soft(model, torch.tensor([[0.7, 0.0]]), rs.Gaussian(sigma=1.0), 20000, seed=1)
     grid = np.linspace(-8, 8, 4001)
-    expected = np.trapezoid(stats.norm.pdf(grid) / (1 + np.exp(-(0.7 + grid))), grid)
+    expected = integrate.trapezoid(stats.norm.pdf(grid) / (1 + np.exp(-(0.7 + grid))), grid)
     assert soft[0, 1].item() == pytest.approx(expected, abs=4 * 0.25 / math.sqrt(20000))
 
 
