@@ -86,14 +86,21 @@ def perturb(
     noise.check_input_dim(x[0].numel() if x.shape[0] else _per_input_numel(x))
     seed = resolve_seed(seed)
     input_ids = check_input_ids(input_ids, x)
+    if out is not None:
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
+        if out_dtype is not None and out.dtype != out_dtype:
+            raise ValueError(f"out has dtype {out.dtype} but out_dtype={out_dtype}")
+    return launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out)
+
+
+def launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out):
+    """The op call behind ``perturb``, for arguments already checked (the sampling loop validates once per
+    call, not per batch: checking input ids on a GPU would synchronise with the host)."""
     if out is None:
         return torch.ops.rsmooth_ext.perturb.default(
             x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last
         )
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
-    if out_dtype is not None and out.dtype != out_dtype:
-        raise ValueError(f"out has dtype {out.dtype} but out_dtype={out_dtype}")
     torch.ops.rsmooth_ext.perturb_out.default(
         out, x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, channels_last
     )

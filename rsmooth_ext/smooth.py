@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from ._ops import _check_int, check_input_ids, perturb
+from ._ops import _check_int, check_input_ids, launch_perturb
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
@@ -94,6 +94,12 @@ class _Sampler:
         self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
         self.out_dtype = x.dtype if out_dtype is None else out_dtype
+        if self.out_dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {self.out_dtype}")
+        if not isinstance(channels_last, bool):
+            raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
+        if channels_last and x.dim() != 4:
+            raise ValueError(f"channels_last needs 4-d inputs (B, C, H, W), got shape {tuple(x.shape)}")
         self.channels_last = channels_last
         noise.check_input_dim(x[0].numel())
 
@@ -113,16 +119,15 @@ class _Sampler:
             for i0 in range(0, x.shape[0], per_batch):
                 i1 = min(i0 + per_batch, x.shape[0])
                 rows = buffer[: (i1 - i0) * n]
-                perturb(x[i0:i1], self.noise, n, seed=self.seed, offset=begin, input_ids=self.input_ids[i0:i1],
-                        out=rows, channels_last=self.channels_last, phase=phase)
+                launch_perturb(x[i0:i1], self.noise, n, self.seed, begin, phase, self.input_ids[i0:i1], None,
+                               self.channels_last, rows)
                 yield i0, i1 - i0, self._logits(rows)
         else:
             for i in range(x.shape[0]):
                 for s0 in range(begin, end, bs):
                     rows = buffer[: min(bs, end - s0)]
-                    perturb(x[i : i + 1], self.noise, rows.shape[0], seed=self.seed, offset=s0,
-                            input_ids=self.input_ids[i : i + 1], out=rows, channels_last=self.channels_last,
-                            phase=phase)
+                    launch_perturb(x[i : i + 1], self.noise, rows.shape[0], self.seed, s0, phase,
+                                   self.input_ids[i : i + 1], None, self.channels_last, rows)
                     yield i, 1, self._logits(rows)
 
     def _logits(self, rows):
@@ -248,6 +253,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``."""
     alpha = _check_alpha(alpha)
     n0 = _check_int("n0", n0, 1)
+    n = _check_int("n", n, 1)
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     if isinstance(noise, Noise):
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
@@ -256,7 +262,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
                        distributed=distributed)
     with _EvalMode(model):
         counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION)
-        sampler.n = _check_int("n", n, 1)
+        sampler.n = n
         counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
     _raise_if_invalid(invalid, "selection or estimation")
