@@ -93,8 +93,11 @@ class _Sampler:
         ids = check_input_ids(input_ids, x)
         self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
+        floats = (torch.float32, torch.float16, torch.bfloat16)
+        if x.dtype not in floats:
+            raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
         self.out_dtype = x.dtype if out_dtype is None else out_dtype
-        if self.out_dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        if self.out_dtype not in floats:
             raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {self.out_dtype}")
         if not isinstance(channels_last, bool):
             raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
@@ -103,11 +106,11 @@ class _Sampler:
         self.channels_last = channels_last
         noise.check_input_dim(x[0].numel())
 
-    def batches(self, phase: int):
-        """Yield (first input, number of inputs, logits) for every noise batch, in a fixed order. Under
-        ``distributed``, this rank draws only its share of the n samples of every input."""
+    def batches(self, phase: int, n: int):
+        """Yield (first input, number of inputs, logits) for every noise batch of n samples per input, in a
+        fixed order. Under ``distributed``, this rank draws only its share of the n samples of every input."""
         x, bs = self.x, self.batch_size
-        begin, end = dist.sample_share(self.n) if self.distributed else (0, self.n)
+        begin, end = dist.sample_share(n) if self.distributed else (0, n)
         n = end - begin
         if n == 0:
             return
@@ -143,11 +146,11 @@ class _Sampler:
             raise ValueError(f"the model returned {logits.shape[1]} classes, but num_classes={self.num_classes}")
         return logits
 
-    def counts(self, phase: int):
-        """Vote counts (B, K) and invalid-sample tallies (B,) on the device, without synchronising with
-        the host (summed over ranks under ``distributed``)."""
+    def counts(self, phase: int, n: int):
+        """Vote counts (B, K) of n samples per input and invalid-sample tallies (B,) on the device, without
+        synchronising with the host (summed over ranks under ``distributed``)."""
         counts = invalid = None
-        for i0, m, logits in self.batches(phase):
+        for i0, m, logits in self.batches(phase, n):
             if counts is None:
                 counts, invalid = self._zeros(logits.shape[1])
             torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
@@ -193,7 +196,7 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed)
     with _EvalMode(model):
-        counts, invalid = sampler.counts(PHASE_PREDICT)
+        counts, invalid = sampler.counts(PHASE_PREDICT, sampler.n)
     _raise_if_invalid(invalid.cpu().numpy(), "noisy")
     return counts
 
@@ -261,16 +264,15 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed)
     with _EvalMode(model):
-        counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION)
-        sampler.n = n
-        counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION)
+        counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION, n0)
+        counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
     _raise_if_invalid(invalid, "selection or estimation")
     selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
     batch = selection.shape[0]
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
-    p_lower = clopper_pearson_lower(n_top, sampler.n, alpha)
+    p_lower = clopper_pearson_lower(n_top, n, alpha)
     certified = p_lower > 0.5
     radius = np.zeros(batch)
     if certified.any():
@@ -285,7 +287,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         counts_estimation=counts_estimation,
         seed=sampler.seed,
         n0=n0,
-        n=sampler.n,
+        n=n,
         alpha=alpha,
         noise=noise,
         adversary=adversary,
@@ -302,7 +304,7 @@ def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed
                        distributed=distributed)
     total = None
     with _EvalMode(model):
-        for i0, m, logits in sampler.batches(PHASE_SOFT):
+        for i0, m, logits in sampler.batches(PHASE_SOFT, sampler.n):
             if total is None:
                 total = torch.zeros(x.shape[0], logits.shape[1], dtype=torch.float64, device=x.device)
             probs = torch.softmax(logits.double(), dim=1)

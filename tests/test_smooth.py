@@ -100,9 +100,8 @@ def test_certify_and_predict_match_cohen_on_the_same_counts():
     res = rs.certify(model, x, noise, n0, n, alpha, seed=11, batch_size=64)
     sampler = rs.smooth._Sampler(model, x, noise, n0, batch_size=64, seed=11, input_ids=None, num_classes=None,
                                  out_dtype=None, channels_last=False)
-    sel = sampler.counts(PHASE_SELECTION)[0].numpy()
-    sampler.n = n
-    est = sampler.counts(PHASE_ESTIMATION)[0].numpy()
+    sel = sampler.counts(PHASE_SELECTION, n0)[0].numpy()
+    est = sampler.counts(PHASE_ESTIMATION, n)[0].numpy()
     assert np.array_equal(res.counts_selection.numpy(), sel) and np.array_equal(res.counts_estimation.numpy(), est)
     for i in range(len(x)):
         c_a = int(np.argmax(sel[i]))
