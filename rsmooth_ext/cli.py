@@ -66,6 +66,8 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     s.add_argument("--device", default="auto", help="auto (default): cuda:LOCAL_RANK if a GPU is available, else cpu")
     s.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     s.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    s.add_argument("--channels-last", action="store_true",
+                   help="write the noisy batches channels_last (4-d inputs; faster convolutions on CPU)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -258,6 +260,11 @@ def _check_counts(args, certify_options: bool) -> None:
         raise CliError(f"--limit must be >= 1, got {args.limit}")
 
 
+def _check_channels_last(args, x) -> None:
+    if args.channels_last and x.dim() != 4:
+        raise CliError(f"--channels-last needs image inputs (N, C, H, W), got shape {tuple(x.shape)}")
+
+
 def _progress(total, initial, quiet, desc):
     from tqdm import tqdm
 
@@ -277,7 +284,7 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         ids = torch.tensor([index], device=device)
         label = int(y[index])
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
-                      distributed=distributed)
+                      distributed=distributed, channels_last=args.channels_last)
         if kind == "certify":
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
             prediction = int(res.prediction[0])
@@ -338,6 +345,7 @@ def cmd_run(args, kind, log) -> int:
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
     check_model_on_data(model, x, y, device, dtype)
+    _check_channels_last(args, x)
     noise = make_noise(args, x[0].numel())
     if kind == "certify":
         try:
@@ -455,6 +463,7 @@ def cmd_demo(args, log) -> int:
     _, _, x, y = load_digits_split()
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
+    _check_channels_last(args, x)
     noise = make_noise(args, x[0].numel(), default_sigma=0.5)
     try:
         noise.certify(0.75, args.adversary, dim=x[0].numel())

@@ -58,6 +58,8 @@ def test_certify_writes_rows_and_summary(workdir):
     assert summary["examples"] == 6 and "certified_accuracy" in summary and summary["config"]["n"] == 100
     assert main(["certify", *BASE, "--data", "data.npz", "--out", "r2.tsv"]) == 0
     assert rows_without_time("r2.tsv") == rows_without_time("r.tsv")
+    assert main(["certify", *BASE, "--channels-last", "--batch-size", "7", "--out", "r3.tsv"]) == 0
+    assert rows_without_time("r3.tsv") == rows_without_time("r.tsv")
 
 
 def test_interrupted_run_resumes_to_the_same_rows(workdir):
