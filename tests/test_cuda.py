@@ -31,7 +31,7 @@ def test_noise_agrees_across_devices(shape, family_index):
     # float32 results agree to a few ulp of the row's magnitude (FMA contraction and division rounding
     # differ between the host and the device)
     assert ((cpu - gpu).abs() / scale).max() < 8 * torch.finfo(torch.float32).eps
-    if noise.family in ("uniform", "masking"):
+    if noise.family == "masking":  # no arithmetic: bit-identical
         assert torch.equal(cpu, gpu)
 
 
