@@ -30,9 +30,17 @@ def launched_by_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ and "RANK" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
+def _use_cuda() -> bool:
+    """One GPU per local rank when there are enough of them (and RSMOOTH_DIST_DEVICE is not 'cpu')."""
+    if os.environ.get("RSMOOTH_DIST_DEVICE", "").lower() == "cpu" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.device_count() >= int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
 def local_device() -> torch.device:
-    """cuda:LOCAL_RANK when CUDA is available, else the CPU."""
-    if torch.cuda.is_available():
+    """cuda:LOCAL_RANK when every local rank can have its own GPU, else the CPU (RSMOOTH_DIST_DEVICE=cpu
+    forces the CPU)."""
+    if _use_cuda():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
 

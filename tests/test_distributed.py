@@ -69,7 +69,7 @@ WORKER = textwrap.dedent(
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", RSMOOTH_DIST_DEVICE="cpu")
 
 
 def torchrun(nproc, args, cwd, **kwargs):
