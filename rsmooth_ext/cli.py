@@ -29,6 +29,7 @@ from .results import (
     plot_certified_accuracy,
     read_results,
     run_label,
+    shard_files,
     summary,
 )
 from .smooth import certify, predict
@@ -358,11 +359,8 @@ def cmd_run(args, kind, log) -> int:
         return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log)
     # one results file, written by rank 0; under --shard samples every rank draws its share of the samples
     writer = None
-    parts = _shard_files(args.out)
+    parts = _existing_shards(args)
     try:
-        if parts and not args.resume:
-            raise CliError(f"unfinished shards of an earlier run exist ({os.path.basename(parts[0])}, ...); "
-                           "use --resume to continue them or choose another --out")
         if rank == 0:
             writer = ResultsWriter(args.out, config, columns, resume=args.resume)
             writer.done.update({i: None for i in _rows_done(parts, config)})  # a sharded run's finished rows
@@ -383,10 +381,13 @@ def cmd_run(args, kind, log) -> int:
     return 0
 
 
-def _shard_files(out: str) -> list[str]:
-    directory = os.path.dirname(os.path.abspath(out))
-    prefix = os.path.basename(out) + ".part"
-    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix))
+def _existing_shards(args) -> list[str]:
+    """Shards of an earlier sharded run: continued with --resume, refused otherwise."""
+    parts = shard_files(args.out)
+    if parts and not args.resume:
+        raise CliError(f"unfinished shards of an earlier run exist ({os.path.basename(parts[0])}, ...); "
+                       "use --resume to continue them or choose another --out")
+    return parts
 
 
 def _rows_done(paths: list[str], config: dict) -> set:
@@ -419,10 +420,7 @@ def part_path(out: str, rank: int) -> str:
 def _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log):
     """Each rank certifies its share of the examples not yet done into its own part file; rank 0 then
     merges the parts (and any earlier merged file) into the results file, in dataset order."""
-    parts = _shard_files(args.out)
-    if parts and not args.resume:
-        raise CliError(f"unfinished shards of an earlier run exist ({os.path.basename(parts[0])}, ...); "
-                       "use --resume to continue them or choose another --out")
+    parts = _existing_shards(args)
     try:
         done = _rows_done(([args.out] if os.path.exists(args.out) else []) + parts, config)
         remaining = [i for i in range(len(x)) if i not in done]

@@ -113,14 +113,19 @@ def _format(value) -> str:
     return str(value)
 
 
+def shard_files(out: str) -> list[str]:
+    """The per-rank files ``out.part*`` of a run sharded by input."""
+    directory = os.path.dirname(os.path.abspath(out))
+    prefix = os.path.basename(out) + ".part"
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix))
+
+
 def merge_results(out: str, config: dict, columns: list[str]) -> None:
     """Merge ``out`` (if present) and its shards ``out.part*`` into ``out``, one row per index in index
     order, written atomically; the shards are removed afterwards."""
     from .cache import atomic_write
 
-    directory = os.path.dirname(os.path.abspath(out))
-    prefix = os.path.basename(out) + ".part"
-    parts = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix))
+    parts = shard_files(out)
     rows: dict[int, dict] = {}
     for path in ([out] if os.path.exists(out) else []) + parts:
         for row in read_results(path).rows:
