@@ -67,7 +67,8 @@ def _extensions():
 
     opt = ["-O0", "-g"] if debug else ["-O3"]
     # Python's CFLAGS carry -fwrapv, which stops GCC from vectorising the strided loops of the CPU kernels.
-    cxx = opt + ["-std=c++20", "-fno-math-errno", "-fno-wrapv"]
+    # -ffp-contract=off: the same float results from every instruction-set variant of the CPU kernels.
+    cxx = opt + ["-std=c++20", "-fno-math-errno", "-fno-wrapv", "-ffp-contract=off"]
     parallel = torch.__config__.parallel_info()
     if "OpenMP" in parallel and "ATen parallel backend: OpenMP" in parallel:
         cxx += ["-fopenmp"]

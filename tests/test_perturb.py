@@ -208,3 +208,32 @@ def test_raw_op_checks_parameters():
         op(x, "exp1", [1.0, float("inf")], 1, 0, 0, 0, None, None, False)
     with pytest.raises(ValueError, match=r"input_ids\[1\] = -4 is outside \[0, 2\^32\)"):
         op(x, "gaussian", [1.0], 1, 0, 0, 0, torch.tensor([0, -4]), None, False)
+
+
+ISA_SCRIPT = """
+import sys, torch, rsmooth_ext as rs
+from conftest import all_noises
+x = torch.rand(3, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+outs = [rs.perturb(x, n, 9, seed=4, offset=2, out_dtype=dt) for n in all_noises(105) for dt in (torch.float32, torch.bfloat16)]
+torch.save(outs, sys.argv[1])
+"""
+
+
+def test_cpu_instruction_set_variants_give_identical_results(tmp_path):
+    """The AVX-512, AVX2 and baseline builds of the CPU loops compute bit-identical noise (no FMA
+    contraction, the same polynomials); RSMOOTH_CPU_ISA caps the variant chosen at load time."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "isa.py"
+    script.write_text(ISA_SCRIPT)
+    results = {}
+    for isa in ("native", "avx2", "baseline"):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), RSMOOTH_CPU_ISA=isa)
+        out = tmp_path / f"{isa}.pt"
+        subprocess.run([sys.executable, str(script), str(out)], env=env, check=True, cwd=os.path.dirname(__file__))
+        results[isa] = torch.load(out)
+    for isa in ("avx2", "baseline"):
+        for a, b in zip(results["native"], results[isa]):
+            assert torch.equal(a, b), isa

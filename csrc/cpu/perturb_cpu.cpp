@@ -5,6 +5,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "../rsmooth/perturb.h"
@@ -118,14 +120,19 @@ RSMOOTH_AVX2 void radial_rows_avx2(const PerturbArgs& a, int64_t b, int64_t e, f
 
 enum class Isa { Baseline, Avx2, Avx512 };
 
+// The widest variant this CPU runs; RSMOOTH_CPU_ISA=baseline|avx2 caps it (tests compare the variants).
 Isa detect_isa() {
   __builtin_cpu_init();
+  Isa isa = Isa::Baseline;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = Isa::Avx2;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-    return Isa::Avx512;
+    isa = Isa::Avx512;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
-  return Isa::Baseline;
+  const char* cap = std::getenv("RSMOOTH_CPU_ISA");
+  if (cap != nullptr && std::strcmp(cap, "baseline") == 0) return Isa::Baseline;
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && isa == Isa::Avx512) return Isa::Avx2;
+  return isa;
 }
 
 const Isa kIsa = detect_isa();
