@@ -214,7 +214,8 @@ ISA_SCRIPT = """
 import sys, torch, rsmooth_ext as rs
 from conftest import all_noises
 x = torch.rand(3, 3, 5, 7, generator=torch.Generator().manual_seed(0))
-outs = [rs.perturb(x, n, 9, seed=4, offset=2, out_dtype=dt) for n in all_noises(105) for dt in (torch.float32, torch.bfloat16)]
+dtypes = (torch.float32, torch.bfloat16)
+outs = [rs.perturb(x, n, 9, seed=4, offset=2, out_dtype=dt) for n in all_noises(105) for dt in dtypes]
 torch.save(outs, sys.argv[1])
 """
 
