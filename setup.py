@@ -67,8 +67,10 @@ def _extensions():
 
     opt = ["-O0", "-g"] if debug else ["-O3"]
     # Python's CFLAGS carry -fwrapv, which stops GCC from vectorising the strided loops of the CPU kernels.
-    # -ffp-contract=off: the same float results from every instruction-set variant of the CPU kernels.
-    cxx = opt + ["-std=c++20", "-fno-math-errno", "-fno-wrapv", "-ffp-contract=off"]
+    # -ffp-contract=off: the same float results from every instruction-set variant of the CPU kernels
+    # (and, with nvcc's --fmad=false, from the CUDA kernels' float32 arithmetic).
+    # -fno-trapping-math: selects between computed values may be if-converted (we never read FP flags).
+    cxx = opt + ["-std=c++20", "-fno-math-errno", "-fno-wrapv", "-ffp-contract=off", "-fno-trapping-math"]
     parallel = torch.__config__.parallel_info()
     if "OpenMP" in parallel and "ATen parallel backend: OpenMP" in parallel:
         cxx += ["-fopenmp"]
@@ -83,7 +85,8 @@ def _extensions():
             ("RSMOOTH_CUDA_ARCHS", '"' + archs.replace(';', ' ') + '"'),
             ("RSMOOTH_CUDA_VERSION", f'"{torch.version.cuda}"'),
         ]
-        extra["nvcc"] = opt + ["-std=c++20", "-lineinfo"] + os.environ.get("NVCC_FLAGS", "").split()
+        # --fmad=false: like the CPU build (-ffp-contract=off), contract nothing beyond the explicit fmaf calls
+        extra["nvcc"] = opt + ["-std=c++20", "-lineinfo", "--fmad=false"] + os.environ.get("NVCC_FLAGS", "").split()
         ext = CUDAExtension("rsmooth_ext._C", sources, define_macros=macros, extra_compile_args=extra,
                             extra_link_args=["-fopenmp"] if "-fopenmp" in cxx else [])
     else:

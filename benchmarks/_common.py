@@ -25,7 +25,7 @@ def machine_info(device: str) -> dict:
 
 def median_ms(stmt, min_run_time: float) -> float:
     """Median time of one call of ``stmt`` in milliseconds (torch.utils.benchmark, CUDA-synchronised)."""
-    timer = benchmark.Timer(stmt="stmt()", globals={"stmt": stmt})
+    timer = benchmark.Timer(stmt="stmt()", globals={"stmt": stmt}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
