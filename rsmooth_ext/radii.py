@@ -136,14 +136,6 @@ DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
     "exp2": {"l2": (_exp2_l2, True)},
 }
 
-KIND = {  # for the docs and error messages: how each direct certificate is computed
-    "laplace/linf": "differential-method table",
-    "expinf/linf": "closed form for k = 1, differential-method table otherwise",
-    "exp1/l1": "closed form for k = 1, differential-method table otherwise",
-    "exp2/l2": "closed form for k = 1 and k = 2, level-set table otherwise",
-}
-
-
 def norm_ratio(a: str, b: str, d: int) -> float:
     """C(a, b) = max ||delta||_a / ||delta||_b over R^d."""
     if a == b:
