@@ -37,10 +37,29 @@ namespace {
 constexpr int64_t kUint32Limit = int64_t{1} << 32;
 
 #ifdef RSMOOTH_WITH_CUDA
-void* current_cuda_stream(const at::Tensor& t) {
-  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
-}
+using DeviceGuard = c10::OptionalDeviceGuard;
+#else
+struct DeviceGuard {  // CPU-only build: nothing to guard
+  explicit DeviceGuard(c10::Device) {}
+};
 #endif
+
+// Runs cpu() for a CPU tensor, else cuda(stream) on the tensor's current CUDA stream: the one place that
+// knows whether this build has CUDA kernels. `cuda` takes `auto` so that a CPU-only build never
+// instantiates it (the CUDA launchers are not compiled there).
+template <class Cpu, class Cuda>
+void run_on_device(const char* op, const at::Tensor& t, Cpu&& cpu, Cuda&& cuda) {
+  if (t.is_cpu()) {
+    cpu();
+    return;
+  }
+#ifdef RSMOOTH_WITH_CUDA
+  cuda(static_cast<void*>(c10::cuda::getCurrentCUDAStream(t.device().index()).stream()));
+#else
+  (void)cuda;
+  TORCH_CHECK(false, "rsmooth_ext::", op, ": this build has no CUDA kernels (tensor on ", t.device(), ")");
+#endif
+}
 
 bool is_supported_float(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
@@ -175,24 +194,14 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
 
 void launch_perturb(const at::Tensor& x, PerturbArgs& a, at::Tensor& out) {
   a.out = out.data_ptr();
-  if (x.is_cpu()) {
-    perturb_cpu(a);
-    return;
-  }
-#ifdef RSMOOTH_WITH_CUDA
-  perturb_cuda(a, current_cuda_stream(x));
-#else
-  TORCH_CHECK(false, "rsmooth_ext::perturb: this build has no CUDA kernels (x is on ", x.device(), ")");
-#endif
+  run_on_device("perturb", x, [&] { perturb_cpu(a); }, [&](auto stream) { perturb_cuda(a, stream); });
 }
 
 at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::ArrayRef<double> params,
                    int64_t num_samples, int64_t seed, int64_t offset, int64_t phase,
                    const std::optional<at::Tensor>& input_ids,
                    std::optional<at::ScalarType> out_dtype, bool channels_last) {
-#ifdef RSMOOTH_WITH_CUDA
-  const c10::OptionalDeviceGuard guard(x.device());
-#endif
+  const DeviceGuard guard(x.device());
   PerturbPlan plan = plan_perturb("perturb", x, family, params, num_samples, seed, offset, phase,
                                   input_ids, out_dtype, channels_last);
   at::Tensor out = at::empty(plan.out_shape, x.options().dtype(plan.out_dtype).memory_format(
@@ -205,9 +214,7 @@ at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::Array
 void perturb_out_op(at::Tensor& out, const at::Tensor& x, const std::string& family,
                  c10::ArrayRef<double> params, int64_t num_samples, int64_t seed, int64_t offset,
                  int64_t phase, const std::optional<at::Tensor>& input_ids, bool channels_last) {
-#ifdef RSMOOTH_WITH_CUDA
-  const c10::OptionalDeviceGuard guard(x.device());
-#endif
+  const DeviceGuard guard(x.device());
   const char* op = "perturb_out";
   PerturbPlan plan = plan_perturb(op, x, family, params, num_samples, seed, offset, phase,
                                   input_ids, out.scalar_type(), channels_last);
@@ -234,23 +241,15 @@ at::Tensor philox_op(const at::Tensor& counters, int64_t key0, int64_t key1) {
     RSMOOTH_CHECK_VALUE(op, key >= 0 && key < kUint32Limit, "key words must lie in [0, 2^32), got ",
                         key);
   }
-#ifdef RSMOOTH_WITH_CUDA
-  const c10::OptionalDeviceGuard guard(counters.device());
-#endif
+  const DeviceGuard guard(counters.device());
   const at::Tensor ctr32 = counters.to(at::kInt).contiguous();  // same low 32 bits
   at::Tensor out32 = at::empty_like(ctr32);
   const uint32_t key[2] = {static_cast<uint32_t>(key0), static_cast<uint32_t>(key1)};
   const auto* ctr = reinterpret_cast<const uint32_t*>(ctr32.data_ptr<int32_t>());
   auto* res = reinterpret_cast<uint32_t*>(out32.data_ptr<int32_t>());
-  if (counters.is_cpu()) {
-    philox_cpu(ctr, counters.size(0), key, res);
-  } else {
-#ifdef RSMOOTH_WITH_CUDA
-    philox_cuda(ctr, counters.size(0), key, res, current_cuda_stream(counters));
-#else
-    TORCH_CHECK(false, "rsmooth_ext::philox4x32_10: this build has no CUDA kernels");
-#endif
-  }
+  const int64_t n = counters.size(0);
+  run_on_device(op, counters, [&] { philox_cpu(ctr, n, key, res); },
+                [&](auto stream) { philox_cuda(ctr, n, key, res, stream); });
   return out32.to(at::kLong).bitwise_and(kUint32Limit - 1);
 }
 
@@ -278,9 +277,7 @@ void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& 
                       invalid.device(), " and ", logits.device());
   RSMOOTH_CHECK_VALUE(op, counts.is_contiguous() && invalid.is_contiguous(),
                       "counts and invalid must be contiguous");
-#ifdef RSMOOTH_WITH_CUDA
-  const c10::OptionalDeviceGuard guard(logits.device());
-#endif
+  const DeviceGuard guard(logits.device());
   if (logits.size(0) == 0) return;
   const at::Tensor rows = logits.stride(1) == 1 ? logits : logits.contiguous();
   CountArgs a;
@@ -293,15 +290,7 @@ void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& 
           : t == at::kBFloat16 ? LogitDtype::BFloat16 : LogitDtype::Float32;
   a.counts = counts.data_ptr<int64_t>();
   a.invalid = invalid.data_ptr<int64_t>();
-  if (logits.is_cpu()) {
-    argmax_count_cpu(a);
-    return;
-  }
-#ifdef RSMOOTH_WITH_CUDA
-  argmax_count_cuda(a, current_cuda_stream(logits));
-#else
-  TORCH_CHECK(false, "rsmooth_ext::argmax_count_: this build has no CUDA kernels");
-#endif
+  run_on_device(op, logits, [&] { argmax_count_cpu(a); }, [&](auto stream) { argmax_count_cuda(a, stream); });
 }
 
 std::string build_info() {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -64,26 +65,14 @@ def perturb(
     different phases)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not isinstance(noise, Noise):
-        raise TypeError(
-            f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}"
-        )
     if x.dim() < 1:
         raise ValueError(f"x must be a batch (B, *shape), got a {x.dim()}-d tensor")
-    if x.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
-    if out_dtype is not None and out_dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {out_dtype}")
+    check_perturb_inputs(x, noise, out_dtype, channels_last)
     num_samples = _check_int("num_samples", num_samples, 0)
     offset = _check_int("offset", offset, 0)
     phase = _check_int("phase", phase, 0)
     if offset + num_samples > _UINT32_LIMIT:
         raise ValueError(f"offset + num_samples must be <= 2^32, got offset={offset}, num_samples={num_samples}")
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
-    if channels_last and x.dim() != 4:
-        raise ValueError(f"channels_last needs a 4-d x (B, C, H, W), got shape {tuple(x.shape)}")
-    noise.check_input_dim(x[0].numel() if x.shape[0] else _per_input_numel(x))
     seed = resolve_seed(seed)
     input_ids = check_input_ids(input_ids, x)
     if out is not None:
@@ -92,6 +81,23 @@ def perturb(
         if out_dtype is not None and out.dtype != out_dtype:
             raise ValueError(f"out has dtype {out.dtype} but out_dtype={out_dtype}")
     return launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out)
+
+
+def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> None:
+    """The checks of a batch, a noise spec and an output layout that ``perturb`` and the sampling loop share."""
+    if not isinstance(noise, Noise):
+        raise TypeError(
+            f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}"
+        )
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
+    if out_dtype is not None and out_dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {out_dtype}")
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
+    if channels_last and x.dim() != 4:
+        raise ValueError(f"channels_last needs a 4-d x (B, C, H, W), got shape {tuple(x.shape)}")
+    noise.check_input_dim(math.prod(x.shape[1:]))
 
 
 def launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out):
@@ -105,13 +111,6 @@ def launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dt
         out, x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, channels_last
     )
     return out
-
-
-def _per_input_numel(x: torch.Tensor) -> int:
-    n = 1
-    for size in x.shape[1:]:
-        n *= size
-    return n
 
 
 def philox4x32_10(counters: torch.Tensor, key: tuple[int, int]) -> torch.Tensor:

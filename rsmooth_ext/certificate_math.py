@@ -165,7 +165,7 @@ def differential_radius(phi: PhiFunction, p, *, rtol: float = 1e-10):
     return values, errors
 
 
-def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10):
+def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10, on_piece: Callable[[], None] | None = None):
     """Cumulative differential-method radii R(p_i) = integral_{1-p_i}^{1/2} du / Phi(u) on an increasing
     grid 1/2 < p_1 < p_2 < ... < 1 (see :func:`differential_radius`).
 
@@ -175,7 +175,8 @@ def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10):
 
     Returns ``(radii, abserr)``: a float64 array of the grid's shape and the sum of quad's error
     estimates over all pieces (a float). Every entry's own error is at most ``abserr``, so
-    ``radii - abserr`` (clipped at 0) is a sound table."""
+    ``radii - abserr`` (clipped at 0) is a sound table. ``on_piece`` (optional) is called after each piece
+    (a progress bar's update)."""
     p = _check_p(p_grid, "differential_table")
     if p.ndim != 1 or p.size == 0:
         raise ValueError("differential_table: p_grid must be a non-empty 1-d array")
@@ -188,6 +189,8 @@ def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10):
         value, err = _integrate_inverse_phi(phi, float(edges[i + 1]), float(edges[i]), rtol)
         pieces[i] = max(value, 0.0)
         total_err += err
+        if on_piece is not None:
+            on_piece()
     return np.cumsum(pieces), float(total_err)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from ._ops import _check_int, check_input_ids, launch_perturb
+from ._ops import _check_int, check_input_ids, check_perturb_inputs, launch_perturb
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
@@ -79,8 +79,7 @@ class _Sampler:
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed must be a bool, got {distributed!r}")
         self.distributed = distributed and dist.is_active()
-        if not isinstance(noise, Noise):
-            raise TypeError(f"noise must be an rsmooth_ext noise spec, got {noise!r}")
+        check_perturb_inputs(x, noise, out_dtype, channels_last)
         self.model, self.x, self.noise = model, x, noise
         self.n = _check_int("n", n, 1)
         self.batch_size = _check_int("batch_size", batch_size, 1)
@@ -93,18 +92,8 @@ class _Sampler:
         ids = check_input_ids(input_ids, x)
         self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
-        floats = (torch.float32, torch.float16, torch.bfloat16)
-        if x.dtype not in floats:
-            raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
         self.out_dtype = x.dtype if out_dtype is None else out_dtype
-        if self.out_dtype not in floats:
-            raise TypeError(f"out_dtype must be torch.float32, torch.float16 or torch.bfloat16, got {self.out_dtype}")
-        if not isinstance(channels_last, bool):
-            raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
-        if channels_last and x.dim() != 4:
-            raise ValueError(f"channels_last needs 4-d inputs (B, C, H, W), got shape {tuple(x.shape)}")
         self.channels_last = channels_last
-        noise.check_input_dim(x[0].numel())
 
     def batches(self, phase: int, n: int):
         """Yield (first input, number of inputs, logits) for every noise batch of n samples per input, in a

@@ -166,17 +166,10 @@ def _phi(family: str, d: int, k: float | None):
 
 def _differential(family, d, k, progress, desc):
     p = probability_grid()
-    phi = _phi(family, d, k)
-    edges = np.concatenate([[0.5], 1.0 - p])
-    pieces = np.empty(p.size)
-    error = 0.0
     with _progress(p.size, desc, progress) as bar:
-        for i in range(p.size):
-            value, err = cm._integrate_inverse_phi(phi, float(edges[i + 1]), float(edges[i]), INTEGRATION_RTOL)
-            pieces[i] = max(value, 0.0)
-            error += err
-            bar.update(1)
-    radius = np.cumsum(pieces) - error  # every entry's error is at most the total
+        radius, error = cm.differential_table(_phi(family, d, k), p, rtol=INTEGRATION_RTOL,
+                                              on_piece=lambda: bar.update(1))
+    radius = radius - error  # every entry's error is at most the total
     return p, _sound_monotone(radius), error
 
 
