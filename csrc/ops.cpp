@@ -6,6 +6,7 @@
 #include <ATen/ops/arange.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/stack.h>
 #include <torch/library.h>
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #ifdef RSMOOTH_WITH_CUDA
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -111,6 +113,24 @@ NoiseParams checked_params(const char* op, NoiseKind kind, c10::ArrayRef<double>
   return p;
 }
 
+// Every int64 input id must lie in [0, 2^32) (the counter holds 32 bits). On CUDA this reads the
+// ids' min and max back to the host: callers that must not synchronise (the sampling loop, CUDA graph
+// capture) pass ids already checked, as uint32.
+void check_input_id_range(const char* op, const at::Tensor& ids) {
+  if (ids.numel() == 0) return;
+#ifdef RSMOOTH_WITH_CUDA
+  if (ids.is_cuda()) {
+    RSMOOTH_CHECK_VALUE(op, c10::cuda::currentStreamCaptureStatusMayInitCtx() == c10::cuda::CaptureStatus::None,
+                        "int64 input_ids cannot be range-checked while a CUDA graph is being captured; pass "
+                        "them as uint32 (rsmooth_ext._ops.as_uint32_ids) after checking them once");
+  }
+#endif
+  const at::Tensor bounds = at::stack({ids.min(), ids.max()}).cpu();
+  const int64_t lo = bounds[0].item<int64_t>(), hi = bounds[1].item<int64_t>();
+  RSMOOTH_CHECK_VALUE(op, lo >= 0 && hi < kUint32Limit, "input_ids must lie in [0, 2^32), got min ", lo,
+                      ", max ", hi);
+}
+
 struct PerturbPlan {
   PerturbArgs args;
   at::Tensor x_float;  // keeps the float32 copy of x alive
@@ -150,25 +170,24 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   plan.x_float = x.to(at::kFloat).contiguous();
   if (input_ids.has_value()) {
     const at::Tensor& ids = *input_ids;
-    RSMOOTH_CHECK_TYPE(op, ids.scalar_type() == at::kLong, "input_ids must be int64, got ",
-                       ids.scalar_type());
+    const at::ScalarType t = ids.scalar_type();
+    RSMOOTH_CHECK_TYPE(op, t == at::kLong || t == at::kUInt32,
+                       "input_ids must be int64 (or uint32), got ", t);
     RSMOOTH_CHECK_VALUE(op, ids.dim() == 1 && ids.size(0) == batch,
                         "input_ids must have shape (B,) = (", batch, ",), got ", ids.sizes());
     RSMOOTH_CHECK_VALUE(op, ids.device() == x.device(), "input_ids must be on x's device ",
                         x.device(), ", got ", ids.device());
-    if (ids.is_cpu() && batch > 0) {
-      const at::Tensor ids_c = ids.contiguous();
-      const int64_t* v = ids_c.data_ptr<int64_t>();
-      for (int64_t i = 0; i < batch; ++i) {
-        RSMOOTH_CHECK_VALUE(op, v[i] >= 0 && v[i] < kUint32Limit, "input_ids[", i, "] = ", v[i],
-                            " is outside [0, 2^32)");
-      }
+    if (t == at::kLong) {
+      check_input_id_range(op, ids);
+      // the kernels read 32-bit ids: the low 32 bits, which are the whole value after the check
+      plan.ids = ids.to(at::kInt).contiguous();
+    } else {  // uint32 ids are in range by their type: no check, no host synchronisation
+      plan.ids = ids.contiguous();
     }
-    plan.ids = ids.contiguous();
   } else {
     RSMOOTH_CHECK_VALUE(op, batch <= kUint32Limit, "a batch of ", batch,
                         " inputs exceeds 2^32 input ids");
-    plan.ids = at::arange(batch, x.options().dtype(at::kLong));
+    plan.ids = at::arange(batch, x.options().dtype(at::kLong)).to(at::kInt);
   }
   plan.out_dtype = dtype;
   plan.out_shape = x.sizes().vec();
@@ -177,7 +196,7 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   PerturbArgs& a = plan.args;
   a.x = plan.x_float.data_ptr<float>();
   a.out = nullptr;
-  a.input_ids = plan.ids.data_ptr<int64_t>();
+  a.input_ids = static_cast<const uint32_t*>(plan.ids.const_data_ptr());
   a.num_inputs = batch;
   a.num_samples = num_samples;
   a.numel = d;

@@ -42,6 +42,13 @@ def check_input_ids(input_ids: torch.Tensor | None, x: torch.Tensor) -> torch.Te
     return input_ids
 
 
+def as_uint32_ids(input_ids: torch.Tensor) -> torch.Tensor:
+    """Checked int64 input ids (see ``check_input_ids``) as a uint32 tensor: the form the raw op takes
+    without re-checking (on CUDA a check reads back to the host, which the sampling loop and CUDA graph
+    capture must not do). Values in [0, 2^32) keep their value (int64 -> int32 keeps the low 32 bits)."""
+    return input_ids.to(torch.int32).view(torch.uint32)
+
+
 def perturb(
     x: torch.Tensor,
     noise: Noise,
@@ -80,7 +87,8 @@ def perturb(
             raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
         if out_dtype is not None and out.dtype != out_dtype:
             raise ValueError(f"out has dtype {out.dtype} but out_dtype={out_dtype}")
-    return launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out)
+    ids = None if input_ids is None else as_uint32_ids(input_ids)  # checked above: the op need not check again
+    return launch_perturb(x, noise, num_samples, seed, offset, phase, ids, out_dtype, channels_last, out)
 
 
 def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> None:

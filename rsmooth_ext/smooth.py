@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from ._ops import _check_int, check_input_ids, check_perturb_inputs, launch_perturb
+from ._ops import _check_int, as_uint32_ids, check_input_ids, check_perturb_inputs, launch_perturb
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
@@ -90,7 +90,8 @@ class _Sampler:
             torch.distributed.broadcast(shared, src=0)
             self.seed = int(shared.item())
         ids = check_input_ids(input_ids, x)
-        self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
+        ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
+        self.input_ids = as_uint32_ids(ids)  # checked once here: the op does not re-check (no host sync)
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
         self.out_dtype = x.dtype if out_dtype is None else out_dtype
         self.channels_last = channels_last

@@ -6,7 +6,18 @@ import rsmooth_ext
 CUDA_AVAILABLE = torch.cuda.is_available() and rsmooth_ext.cuda_built()
 DEVICES = ["cpu"] + (["cuda"] if CUDA_AVAILABLE else [])
 
-requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="requires a CUDA build of rsmooth_ext and a GPU")
+# CUDA-only tests carry the `cuda` marker (benchmarks/gpu_check.sh selects them with `-m cuda`); without a
+# CUDA build and a GPU they are skipped (pytest_collection_modifyitems below).
+requires_cuda = pytest.mark.cuda
+
+
+def pytest_collection_modifyitems(config, items):
+    if CUDA_AVAILABLE:
+        return
+    skip = pytest.mark.skip(reason="requires a CUDA build of rsmooth_ext and a GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
 
 # Statistical checks: every test uses fixed seeds, so it is deterministic; the thresholds are set so
 # that a correct sampler would fail a single check with probability FALSE_ALARM (a p-value threshold

@@ -6,6 +6,7 @@ import torch
 from conftest import DEVICES, all_noises
 
 import rsmooth_ext as rs
+from rsmooth_ext._ops import as_uint32_ids
 
 NOISES = all_noises(3 * 5 * 6)
 IDS = [n.family for n in NOISES]
@@ -206,8 +207,23 @@ def test_raw_op_checks_parameters():
         op(x, "masking", [1.5], 1, 0, 0, 0, None, None, False)
     with pytest.raises(ValueError, match="must be finite"):
         op(x, "exp1", [1.0, float("inf")], 1, 0, 0, 0, None, None, False)
-    with pytest.raises(ValueError, match=r"input_ids\[1\] = -4 is outside \[0, 2\^32\)"):
-        op(x, "gaussian", [1.0], 1, 0, 0, 0, torch.tensor([0, -4]), None, False)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_raw_op_rejects_input_ids_out_of_range(device):
+    op = torch.ops.rsmooth_ext.perturb.default
+    x = torch.rand(2, 3, device=device)
+    for bad, text in (([0, -4], "min -4, max 0"), ([2**32, 1], "min 1, max 4294967296")):
+        with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 2\^32\), got " + text):
+            op(x, "gaussian", [1.0], 1, 0, 0, 0, torch.tensor(bad, device=device), None, False)
+    with pytest.raises(TypeError, match="input_ids must be int64 \\(or uint32\\), got Int"):
+        op(x, "gaussian", [1.0], 1, 0, 0, 0, torch.tensor([0, 1], dtype=torch.int32, device=device), None, False)
+    # the largest id is valid, and uint32 ids (the sampling loop's unchecked form) give the same noise
+    ids = torch.tensor([2**32 - 1, 7], device=device)
+    checked = op(x, "gaussian", [1.0], 3, 5, 0, 0, ids, None, False)
+    unchecked = op(x, "gaussian", [1.0], 3, 5, 0, 0, as_uint32_ids(ids), None, False)
+    assert torch.equal(checked, unchecked)
+    assert torch.equal(checked[3:], rs.perturb(x[1:], rs.Gaussian(lambd=1.0), 3, seed=5, input_ids=ids[1:]))
 
 
 ISA_SCRIPT = """

@@ -83,11 +83,12 @@ __global__ void perturb_radial_kernel(PerturbArgs a) {
   }
 }
 
+// Grid-stride: the grid is capped (grid_for), so one thread may handle several counters.
 __global__ void philox_kernel(const uint32_t* counters, int64_t n, uint32_t key0, uint32_t key1,
                               uint32_t* out) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) {
-    const uint32_t key[2] = {key0, key1};
+  const uint32_t key[2] = {key0, key1};
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     philox4x32_10(counters + 4 * i, key, out + 4 * i);
   }
 }

@@ -13,7 +13,7 @@ namespace rsmooth {
 struct PerturbArgs {
   const float* x;            // (num_inputs, numel), contiguous float32
   void* out;                 // (num_inputs * num_samples, numel) rows in out_dtype
-  const int64_t* input_ids;  // (num_inputs), on the kernel's device
+  const uint32_t* input_ids; // (num_inputs) input ids, on the kernel's device
   int64_t num_inputs;
   int64_t num_samples;
   int64_t numel;             // elements per input (d)
@@ -32,8 +32,7 @@ struct PerturbArgs {
   RSMOOTH_HDI SampleStream stream_of_row(int64_t row) const {
     const int64_t input = row / num_samples;
     const int64_t sample = offset + (row - input * num_samples);
-    return SampleStream(seed, static_cast<uint32_t>(sample), static_cast<uint32_t>(input_ids[input]),
-                        phase);
+    return SampleStream(seed, static_cast<uint32_t>(sample), input_ids[input], phase);
   }
 
   RSMOOTH_HDI const float* x_of_row(int64_t row) const { return x + (row / num_samples) * numel; }
