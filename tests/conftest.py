@@ -16,7 +16,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="requires a CUDA build of rsmooth_ext and a GPU")
     for item in items:
-        if "cuda" in item.keywords:
+        if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
 
 # Statistical checks: every test uses fixed seeds, so it is deterministic; the thresholds are set so
