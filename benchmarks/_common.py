@@ -50,3 +50,28 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.2f}"
     return str(v)
+
+
+def cuda_event_ms(stmt, *, warmup: int = 3, repeats: int = 20) -> float:
+    """Median device time of one call of ``stmt`` in milliseconds, from CUDA events recorded around each
+    call on the current stream (kernel time: no host-side timer or launch gaps in between)."""
+    for _ in range(warmup):
+        stmt()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        stmt()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return sorted(times)[len(times) // 2]
+
+
+def copy_bandwidth_gbps(num_bytes: int, device) -> float:
+    """Bandwidth of a device-to-device copy of ``num_bytes`` (bytes read + bytes written per second, in
+    GB/s), measured now with CUDA events: the ceiling a memory-bound kernel is compared with."""
+    src = torch.empty(num_bytes, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    ms = cuda_event_ms(lambda: dst.copy_(src))
+    return 2 * num_bytes / (ms * 1e-3) / 1e9

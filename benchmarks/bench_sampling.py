@@ -6,16 +6,21 @@ what the sampling loop of ``certify`` does); reference = ``rsmooth_ext.reference
 samplers, add, cast: what a PyTorch user writes). Same inputs, same run, same device.
 
     python benchmarks/bench_sampling.py                      # CPU
-    python benchmarks/bench_sampling.py --device cuda --json benchmarks/results/sampling_cuda.json
+    python benchmarks/bench_sampling.py --device cuda --dtypes float32 bfloat16 --layouts contiguous channels_last
+
+On CUDA each row also has the kernel-only time (CUDA events around the op into the reused buffer), the bytes
+it moves (output written + input read) and that bandwidth as a fraction of a device-to-device copy's,
+measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 
 import torch
-from _common import machine_info, median_ms, print_table, write_json
+from _common import copy_bandwidth_gbps, cuda_event_ms, machine_info, median_ms, print_table, write_json
 
 import rsmooth_ext as rs
 from rsmooth_ext.reference import perturb_reference
@@ -36,7 +41,9 @@ def make_noise(family: str, dim: int, sigma: float) -> rs.Noise:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float32", "float16", "bfloat16"],
+                        help="output dtypes (x is float32)")
+    parser.add_argument("--layouts", nargs="+", default=["contiguous"], choices=["contiguous", "channels_last"])
     parser.add_argument("--shapes", nargs="+", default=DEFAULT_SHAPES, help="N x C x H x W (N noisy copies)")
     parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
     parser.add_argument("--sigma", type=float, default=0.25)
@@ -45,47 +52,61 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
     generator = torch.Generator(device=device).manual_seed(0)
     rows = []
+    columns = ["family", "shape", "dtype", "layout", "fused_ms", "fused_out_ms", "reference_ms", "speedup",
+               "speedup_out"]
+    if device.type == "cuda":
+        columns += ["kernel_ms", "GBps", "copy_fraction"]
     for shape_text in args.shapes:
         n, *shape = (int(s) for s in shape_text.split("x"))
-        x = torch.rand(1, *shape, device=device, dtype=dtype)
+        x = torch.rand(1, *shape, device=device)
         dim = math.prod(shape)
-        for family in args.families:
-            noise = make_noise(family, dim, args.sigma)
-            def fused(x=x, noise=noise, n=n):
-                return rs.perturb(x, noise, n, seed=1)
+        for dtype_name, layout in itertools.product(args.dtypes, args.layouts):
+            dtype = getattr(torch, dtype_name)
+            channels_last = layout == "channels_last"
+            if channels_last and len(shape) != 3:
+                continue
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            buffer = torch.empty((n, *shape), device=device, dtype=dtype).contiguous(memory_format=fmt)
+            out_bytes = buffer.numel() * buffer.element_size()
+            copy_gbps = copy_bandwidth_gbps(out_bytes, device) if device.type == "cuda" else None
+            for family in args.families:
+                noise = make_noise(family, dim, args.sigma)
 
-            def reference(x=x, noise=noise, n=n):
-                return perturb_reference(x, noise, n, generator=generator)
+                def fused(x=x, noise=noise, n=n, dtype=dtype, channels_last=channels_last):
+                    return rs.perturb(x, noise, n, seed=1, out_dtype=dtype, channels_last=channels_last)
 
-            buffer = torch.empty((n, *shape), device=device, dtype=dtype)
+                def fused_out(x=x, noise=noise, n=n, buffer=buffer, channels_last=channels_last):
+                    return rs.perturb(x, noise, n, seed=1, out=buffer, channels_last=channels_last)
 
-            def fused_out(x=x, noise=noise, n=n, buffer=buffer):
-                return rs.perturb(x, noise, n, seed=1, out=buffer)
+                def reference(x=x, noise=noise, n=n, dtype=dtype, fmt=fmt):
+                    return perturb_reference(x, noise, n, generator=generator, out_dtype=dtype).contiguous(
+                        memory_format=fmt)
 
-            fused_ms = median_ms(fused, args.min_run_time)
-            fused_out_ms = median_ms(fused_out, args.min_run_time)
-            reference_ms = median_ms(reference, args.min_run_time)
-            rows.append({
-                "family": family,
-                "shape": shape_text,
-                "device": str(device),
-                "dtype": args.dtype,
-                "fused_ms": fused_ms,
-                "reference_ms": reference_ms,
-                "speedup": reference_ms / fused_ms,
-                "fused_out_ms": fused_out_ms,
-                "speedup_out": reference_ms / fused_out_ms,
-            })
+                fused_ms = median_ms(fused, args.min_run_time)
+                fused_out_ms = median_ms(fused_out, args.min_run_time)
+                reference_ms = median_ms(reference, args.min_run_time)
+                row = {
+                    "family": family, "shape": shape_text, "device": str(device), "dtype": dtype_name,
+                    "layout": layout, "fused_ms": fused_ms, "reference_ms": reference_ms,
+                    "speedup": reference_ms / fused_ms, "fused_out_ms": fused_out_ms,
+                    "speedup_out": reference_ms / fused_out_ms,
+                }
+                if device.type == "cuda":
+                    # kernel-only: the op into the reused buffer, timed with CUDA events; bytes moved = the
+                    # output written + the input read once; compared with a device-to-device copy's bandwidth
+                    kernel_ms = cuda_event_ms(fused_out)
+                    moved = out_bytes + x.numel() * 4
+                    gbps = moved / (kernel_ms * 1e-3) / 1e9
+                    row.update(kernel_ms=kernel_ms, bytes_moved=moved, GBps=gbps, copy_GBps=copy_gbps,
+                               copy_fraction=gbps / copy_gbps)
+                rows.append(row)
+                print_table(rows[-1:], columns)
             del buffer
-            print_table(rows[-1:], ["family", "shape", "fused_ms", "fused_out_ms", "reference_ms", "speedup",
-                                    "speedup_out"])
     info = machine_info(str(device))
     print(f"\n{info}")
-    print_table(rows, ["family", "shape", "device", "dtype", "fused_ms", "fused_out_ms", "reference_ms", "speedup",
-                       "speedup_out"])
+    print_table(rows, columns)
     write_json(args.json, rows, info)
 
 
