@@ -200,11 +200,21 @@ def build_env(run: Run, environ: dict | None = None) -> dict:
     return env
 
 
+def build_command(run: Run, have_pip: bool) -> list[str]:
+    """pip install into the scratch site directory; without pip, setup.py build with the same result there
+    (the package and its built _C module under WORK/site)."""
+    if have_pip:
+        return [run.python, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                "--no-compile", "-v", "--target", run.site, REPO]
+    return [run.python, "setup.py", "build", "--build-base", os.path.join(run.work, "build"), "--build-lib",
+            run.site]
+
+
 def build(run: Run) -> bool:
     shutil.rmtree(run.site, ignore_errors=True)
     env = build_env(run)
-    cmd = [run.python, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", "--no-compile",
-           "-v", "--target", run.site, REPO]
+    have_pip = _output([run.python, "-m", "pip", "--version"], timeout=60) is not None
+    cmd = build_command(run, have_pip)
     step = run.run_step("build", cmd, timeout_s=420, log="build.log", env=env, cwd=REPO)
     step["note"] = (step["note"] + "; " if step["note"] else "") + (
         f"TORCH_CUDA_ARCH_LIST={env['TORCH_CUDA_ARCH_LIST']} MAX_JOBS={env['MAX_JOBS']} "
