@@ -107,7 +107,7 @@ def _load_cohen_style(path, content, format, arch, normalization, dataset) -> nn
     net = _build(arch, state, path, format, prefix="1.module." if arch == "resnet50" else "1.")
     if arch == "resnet50":
         net = DataParallelLayout(net)
-    model = nn.Sequential(normalization_layer(normalization or _DEFAULT_NORMALIZATION[format], dataset), net)
+    model = nn.Sequential(_first_layer(normalization or _DEFAULT_NORMALIZATION[format], dataset), net)
     _load_strict(model, state, path, format, arch)
     return model
 
@@ -157,7 +157,14 @@ def _plain_state(path, content, format: str = "plain") -> dict:
 def _with_normalization(net: nn.Module, kind: str, dataset: str | None, arch: str) -> nn.Module:
     if kind == "none":
         return net
-    return nn.Sequential(normalization_layer(kind, dataset or _dataset_of(arch)), net)
+    return nn.Sequential(_first_layer(kind, dataset or _dataset_of(arch)), net)
+
+
+def _first_layer(kind: str, dataset: str | None) -> nn.Module:
+    try:
+        return normalization_layer(kind, dataset)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _dataset_of(arch: str) -> str | None:
