@@ -58,7 +58,8 @@ def bearpaw_keys(depth):
     for stage in (1, 2, 3):
         for block in range((depth - 2) // 6):
             p = f"layer{stage}.{block}."
-            keys += [p + "conv1.weight"] + [p + f"bn1.{b}" for b in BN] + [p + "conv2.weight"] + [p + f"bn2.{b}" for b in BN]
+            keys += [p + "conv1.weight"] + [p + f"bn1.{b}" for b in BN]
+            keys += [p + "conv2.weight"] + [p + f"bn2.{b}" for b in BN]
             if stage > 1 and block == 0:
                 keys += [p + "downsample.0.weight"] + [p + f"downsample.1.{b}" for b in BN]
     return keys + ["fc.weight", "fc.bias"]
@@ -338,5 +339,6 @@ def test_argument_errors(files):
 
 def test_suggest_format():
     assert suggest_format({"net": {}, "epoch": 1}).startswith("macer")
-    assert suggest_format({"norm.module.mu": torch.zeros(1), "model.module.fc.weight": torch.zeros(1)}).startswith("rs4a")
+    rs4a_keys = {"norm.module.mu": torch.zeros(1), "model.module.fc.weight": torch.zeros(1)}
+    assert suggest_format(rs4a_keys).startswith("rs4a")
     assert suggest_format([1, 2]) is None
