@@ -4,11 +4,22 @@
 import gzip
 import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
 import torch
+from fabricate import (
+    CIFAR_DATA,
+    CIFAR_LABELS,
+    MNIST_IMAGES,
+    MNIST_LABELS,
+    RNG,
+    expected_cifar,
+    idx_bytes,
+    python2_cifar_pickle,
+    write_cifar,
+    write_png,
+)
 
 from rsmooth_ext.data import (
     DataError,
@@ -20,46 +31,6 @@ from rsmooth_ext.data import (
     select_indices,
     unit_range_problem,
 )
-
-RNG = np.random.default_rng(0)
-CIFAR_DATA = RNG.integers(0, 256, size=(6, 3072), dtype=np.uint8)
-CIFAR_LABELS = [3, 8, 8, 0, 6, 6]
-
-
-def python2_cifar_pickle(data: np.ndarray, labels: list[int]) -> bytes:
-    """The opcodes Python 2's cPickle (protocol 2) writes for a CIFAR batch: byte strings (keys, the array's raw
-    bytes) as BINSTRING, numpy.core.multiarray._reconstruct and numpy.dtype globals, BUILD states."""
-
-    def string(b: bytes) -> bytes:
-        return (b"U" + bytes([len(b)]) if len(b) < 256 else b"T" + struct.pack("<I", len(b))) + b
-
-    def integer(i: int) -> bytes:
-        return b"K" + bytes([i]) if i < 256 else b"J" + struct.pack("<i", i)
-
-    dtype = b"cnumpy\ndtype\n" + string(b"u1") + b"\x89\x88\x87R" + b"(" + integer(3) + string(b"|") + b"NNN"
-    dtype += b"J\xff\xff\xff\xffJ\xff\xff\xff\xff" + integer(0) + b"tb"
-    array = b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + integer(0) + b"\x85" + string(b"b")
-    array += b"\x87R" + b"(" + integer(1) + integer(data.shape[0]) + integer(data.shape[1]) + b"\x86" + dtype
-    array += b"\x89" + string(data.tobytes()) + b"tb"
-    items = string(b"batch_label") + string(b"testing batch 1 of 1")
-    items += string(b"labels") + b"](" + b"".join(integer(v) for v in labels) + b"e"
-    items += string(b"data") + array
-    return b"\x80\x02}(" + items + b"u."
-
-
-def write_cifar(path, protocol="py2", labels_key=b"labels"):
-    if protocol == "py2":
-        payload = python2_cifar_pickle(CIFAR_DATA, CIFAR_LABELS)
-    else:  # how a Python 3 user (or torchvision's test fixtures) writes one: bytes keys
-        payload = pickle.dumps({b"batch_label": b"testing batch 1 of 1", labels_key: CIFAR_LABELS,
-                                b"data": CIFAR_DATA, b"filenames": [b"a.png"] * 6}, protocol=protocol)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(payload)
-
-
-def expected_cifar():
-    return torch.from_numpy(CIFAR_DATA.reshape(6, 3, 32, 32) / 255.0).float(), torch.tensor(CIFAR_LABELS)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy 2 renamed numpy.core, as old pickles name it
@@ -108,14 +79,6 @@ def test_plain_data_pickle_refuses_code_and_objects(tmp_path):
 # ---- MNIST idx --------------------------------------------------------------------------------------
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-MNIST_IMAGES = RNG.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
-MNIST_LABELS = np.array([7, 2, 1, 0, 4], dtype=np.uint8)
-
-
 @pytest.mark.parametrize("compressed", [False, True])
 def test_mnist_idx_files(tmp_path, compressed):
     raw = tmp_path / "MNIST" / "raw"
@@ -146,13 +109,6 @@ def test_mnist_errors(tmp_path):
 
 
 # ---- ImageFolder ------------------------------------------------------------------------------------
-
-
-def write_png(path, array):
-    from PIL import Image
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(array).save(path)
 
 
 def test_imagenet_folder_uses_cohens_resize_256_center_crop_224(tmp_path):

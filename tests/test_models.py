@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 import torch
+from fabricate import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Rs4aLikeForecaster, save_cohen
 from torch import nn
 
 from rsmooth_ext.models import (
@@ -20,11 +21,6 @@ from rsmooth_ext.models import (
 )
 
 torchvision = pytest.importorskip("torchvision")
-
-# the constants as the issue (and the original repositories) state them, typed in independently
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
 
 def channels(values):
     return torch.tensor(values).reshape(1, -1, 1, 1)
@@ -124,27 +120,6 @@ def test_unknown_architecture_names_the_known_ones():
 
 
 # ---- each format, saved the way its repository saves it --------------------------------------------
-
-
-def save_cohen(path, arch, first_layer, net, **extra):
-    model = nn.Sequential(first_layer, net)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    torch.save({"epoch": 90, "arch": arch, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                **extra}, path)
-    return model
-
-
-class Rs4aLikeForecaster(nn.Module):
-    """rs4a's src/models.py WideResNet / ResNet: norm and model, each in a real nn.DataParallel."""
-
-    def __init__(self, net, mean, std):
-        super().__init__()
-        norm = LogScaleNormalization((len(mean), 1, 1))
-        with torch.no_grad():
-            norm.mu.copy_(torch.tensor(mean).reshape(-1, 1, 1))
-            norm.log_sig.copy_(torch.log(torch.tensor(std)).reshape(-1, 1, 1))
-        self.norm = nn.DataParallel(norm)
-        self.model = nn.DataParallel(net)
 
 
 @pytest.fixture
