@@ -26,6 +26,14 @@ def save_cohen(path, arch, first_layer, net, **extra):
     return model
 
 
+def data_parallel(net: nn.Module) -> nn.DataParallel:
+    """A real nn.DataParallel wrapper (its 'module.' key layout), with the network kept on the CPU: on a GPU
+    machine DataParallel moves it to cuda:0."""
+    wrapped = nn.DataParallel(net)
+    wrapped.module.cpu()
+    return wrapped
+
+
 class Rs4aLikeForecaster(nn.Module):
     """rs4a's src/models.py WideResNet / ResNet: norm and model, each in a real nn.DataParallel."""
 
@@ -35,8 +43,8 @@ class Rs4aLikeForecaster(nn.Module):
         with torch.no_grad():
             norm.mu.copy_(torch.tensor(mean).reshape(-1, 1, 1))
             norm.log_sig.copy_(torch.log(torch.tensor(std)).reshape(-1, 1, 1))
-        self.norm = nn.DataParallel(norm)
-        self.model = nn.DataParallel(net)
+        self.norm = data_parallel(norm)
+        self.model = data_parallel(net)
 
 
 RNG = np.random.default_rng(0)

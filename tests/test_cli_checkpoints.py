@@ -12,6 +12,7 @@ from fabricate import (
     MNIST_IMAGES,
     MNIST_LABELS,
     Rs4aLikeForecaster,
+    data_parallel,
     idx_bytes,
     save_cohen,
     write_cifar,
@@ -89,7 +90,7 @@ def test_cohen_imagenet_resnet50_on_an_image_folder(workdir):
     # tiny images read as they are (resnet50 pools adaptively), so the test stays fast
     for i, synset in enumerate(["n01440764", "n01443537"]):
         write_png(f"val/{synset}/{i}.png", (torch.rand(16, 16, 3) * 255).byte().numpy())
-    save_cohen("rn50.pth.tar", "resnet50", nn.Identity(), nn.DataParallel(torchvision.models.resnet50()))
+    save_cohen("rn50.pth.tar", "resnet50", nn.Identity(), data_parallel(torchvision.models.resnet50()))
     assert certify("--checkpoint", "cohen:rn50.pth.tar", "--data", "val", "--data-format", "imagefolder",
                    "--skip", "1", "--max", "1", "--out", "i.tsv") == 0
     assert [r["label"] for r in rows("i.tsv")] == [0]

@@ -4,6 +4,7 @@
 import gzip
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -190,3 +191,10 @@ def test_unit_range_problem_names_the_normalization():
     assert "NormalizeLayer" in message
     assert "normalized already" in unit_range_problem(torch.randn(3, 4), "d.pt")
     assert "not all finite" in unit_range_problem(torch.tensor([0.5, float("nan")]), "d.pt")
+
+
+def test_image_folders_without_torchvision_say_so(tmp_path, monkeypatch):
+    write_png(str(tmp_path / "a" / "0.png"), np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    with pytest.raises(DataError, match="is an image folder: reading it needs torchvision"):
+        load_examples(str(tmp_path))

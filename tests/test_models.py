@@ -2,10 +2,11 @@
 each format loaded from a file saved the way its repository saves it, and the errors for wrong formats."""
 
 import pickle
+import sys
 
 import pytest
 import torch
-from fabricate import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Rs4aLikeForecaster, save_cohen
+from fabricate import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Rs4aLikeForecaster, data_parallel, save_cohen
 from torch import nn
 
 from rsmooth_ext.models import (
@@ -138,7 +139,7 @@ def test_cohen_cifar_checkpoint(tmp_path, x32):
 
 def test_cohen_imagenet_checkpoint_is_dataparallel_resnet50(tmp_path):
     net = randomized(torchvision.models.resnet50())
-    wrapped = nn.DataParallel(net)
+    wrapped = data_parallel(net)
     save_cohen(tmp_path / "checkpoint.pth.tar", "resnet50", NormalizeLayer(IMAGENET_MEAN, IMAGENET_STD), wrapped)
     assert "1.module.conv1.weight" in torch.load(tmp_path / "checkpoint.pth.tar", weights_only=True)["state_dict"]
     model = load_checkpoint(str(tmp_path / "checkpoint.pth.tar"), "cohen")
@@ -196,7 +197,7 @@ def test_rs4a_imagenet_resnet50(tmp_path):
 def test_plain_state_dicts_with_an_arch(tmp_path, x32):
     net = randomized(torchvision.models.resnet18(num_classes=7))
     torch.save(net.state_dict(), tmp_path / "r18.pt")
-    torch.save(nn.DataParallel(net).state_dict(), tmp_path / "r18_dp.pt")
+    torch.save(data_parallel(net).state_dict(), tmp_path / "r18_dp.pt")
     for name in ("r18.pt", "r18_dp.pt"):
         model = load_checkpoint(str(tmp_path / name), "plain", arch="torchvision:resnet18")
         with torch.no_grad():
@@ -236,7 +237,7 @@ def files(tmp_path):
     rs4a = tmp_path / "rs4a.torch"
     torch.save(Rs4aLikeForecaster(WideResNet(16, 1), CIFAR_MEAN, CIFAR_STD).state_dict(), rs4a)
     dataparallel = tmp_path / "dp.pt"
-    torch.save(nn.DataParallel(LeNet()).state_dict(), dataparallel)
+    torch.save(data_parallel(LeNet()).state_dict(), dataparallel)
     inner = tmp_path / "inner.pt"
     torch.save(torch.load(cohen, weights_only=True)["state_dict"], inner)
     return {k: str(v) for k, v in dict(cohen=cohen, macer=macer, rs4a=rs4a, dp=dataparallel, inner=inner).items()}
@@ -317,3 +318,14 @@ def test_suggest_format():
     rs4a_keys = {"norm.module.mu": torch.zeros(1), "model.module.fc.weight": torch.zeros(1)}
     assert suggest_format(rs4a_keys).startswith("rs4a")
     assert suggest_format([1, 2]) is None
+
+
+def test_without_torchvision_only_its_architectures_fail(tmp_path, monkeypatch):
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now raises ImportError
+    save_cohen(tmp_path / "c.pth.tar", "cifar_resnet20", NormalizeLayer(CIFAR_MEAN, CIFAR_STD), CifarResNet(20))
+    assert isinstance(load_checkpoint(str(tmp_path / "c.pth.tar"), "cohen"), nn.Sequential)
+    torch.save({"epoch": 1, "arch": "resnet50", "state_dict": {}}, tmp_path / "rn50.pth.tar")
+    with pytest.raises(CheckpointError, match="architecture 'resnet50' needs torchvision: pip install"):
+        load_checkpoint(str(tmp_path / "rn50.pth.tar"), "cohen")
