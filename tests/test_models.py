@@ -329,3 +329,22 @@ def test_without_torchvision_only_its_architectures_fail(tmp_path, monkeypatch):
     torch.save({"epoch": 1, "arch": "resnet50", "state_dict": {}}, tmp_path / "rn50.pth.tar")
     with pytest.raises(CheckpointError, match="architecture 'resnet50' needs torchvision: pip install"):
         load_checkpoint(str(tmp_path / "rn50.pth.tar"), "cohen")
+
+
+def test_2019_checkpoints_legacy_serialization_and_pre_0_4_1_batchnorm(tmp_path, x32):
+    """Released checkpoints predate torch 1.6's zip format; the oldest lack BatchNorm's num_batches_tracked
+    (BatchNorm metadata version 1), which torch's own loader fills in."""
+    net = randomized(CifarResNet(20))
+    state = nn.Sequential(NormalizeLayer(CIFAR_MEAN, CIFAR_STD), net).state_dict()
+    old = type(state)((k, v) for k, v in state.items() if not k.endswith("num_batches_tracked"))
+    old._metadata = {k: {**v, "version": 1} if "version" in v and "bn" in k or "downsample.1" in k else dict(v)
+                     for k, v in state._metadata.items()}
+    torch.save({"epoch": 90, "arch": "cifar_resnet20", "state_dict": old}, tmp_path / "c.pth.tar",
+               _use_new_zipfile_serialization=False)
+    model = load_checkpoint(str(tmp_path / "c.pth.tar"), "cohen")
+    with torch.no_grad():
+        torch.testing.assert_close(model(x32), net((x32 - channels(CIFAR_MEAN)) / channels(CIFAR_STD)))
+    old._metadata["1.bn1"]["version"] = 2  # claims to be new, so the missing key is an error
+    torch.save({"epoch": 90, "arch": "cifar_resnet20", "state_dict": old}, tmp_path / "bad.pth.tar")
+    with pytest.raises(CheckpointError, match="1 missing keys \\('1.bn1.num_batches_tracked'\\)$"):
+        load_checkpoint(str(tmp_path / "bad.pth.tar"), "cohen")

@@ -205,51 +205,45 @@ def _infer_arch(path, state: dict, format: str) -> str:
 
 
 def _build(arch: str, state: dict, path, format: str, prefix: str) -> nn.Module:
-    """``arch`` with as many outputs as the checkpoint's classifier layer has rows."""
+    """``arch`` with as many outputs as the checkpoint's classifier layer (the network's last 2-d weight) has
+    rows."""
+    if format == "plain" and _all_prefixed(state, "module."):
+        prefix = "module."
     try:
         net = build_architecture(arch)
-        classifier = _classifier_key(net)
-        saved = state.get(prefix + ("module." if format == "plain" and _all_prefixed(state, "module.") else "")
-                          + classifier) if classifier else None
-        if isinstance(saved, torch.Tensor) and saved.dim() == 2 and saved.shape[0] != _rows(net, classifier):
+        weights = [(k, v) for k, v in net.state_dict().items() if k.endswith("weight") and v.dim() == 2]
+        saved = state.get(prefix + weights[-1][0]) if weights else None
+        if isinstance(saved, torch.Tensor) and saved.dim() == 2 and saved.shape[0] != weights[-1][1].shape[0]:
             net = build_architecture(arch, int(saved.shape[0]))
     except (ValueError, TypeError, ImportError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     return net
 
 
-def _classifier_key(net: nn.Module) -> str | None:
-    """The last 2-d weight of the network: its rows are the classes."""
-    keys = [k for k, v in net.state_dict().items() if k.endswith("weight") and v.dim() == 2]
-    return keys[-1] if keys else None
-
-
-def _rows(net: nn.Module, key: str) -> int:
-    return int(net.state_dict()[key].shape[0])
-
-
 # ---- strict matching and hints --------------------------------------------------------------------
 
 
 def _load_strict(model: nn.Module, state: dict, path, format: str, arch: str) -> None:
+    """Every key of the model in the file and no other, with the same shapes; the missing and unexpected
+    keys are torch's own (so BatchNorm's upgrade of pre-0.4.1 state dicts without num_batches_tracked
+    still applies)."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    reshaped = [k for k in expected if k in state and isinstance(state[k], torch.Tensor)
+    reshaped = [k for k in expected if isinstance(state.get(k), torch.Tensor)
                 and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or reshaped:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys ({_sample(missing)})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys ({_sample(unexpected)})")
-        if reshaped:
-            k = reshaped[0]
-            parts.append(f"{len(reshaped)} keys of another shape ({k}: {tuple(state[k].shape)} in the file, "
-                         f"{tuple(expected[k].shape)} in {arch})")
+    parts = []
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} keys of another shape ({k}: {tuple(state[k].shape)} in the file, "
+                     f"{tuple(expected[k].shape)} in {arch})")
+    else:
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys:
+            parts.append(f"{len(result.missing_keys)} missing keys ({_sample(result.missing_keys)})")
+        if result.unexpected_keys:
+            parts.append(f"{len(result.unexpected_keys)} unexpected keys ({_sample(result.unexpected_keys)})")
+    if parts:
         raise CheckpointError(f"{path} does not match the {format} layout of {arch}: {'; '.join(parts)}"
                               f"{_hint(state, format)}")
-    model.load_state_dict(state, strict=True)
 
 
 def _sample(keys: list[str]) -> str:
@@ -285,8 +279,10 @@ def _guess(content) -> tuple[tuple[str, ...], str] | None:
     if all(k.startswith(("norm.module.", "model.module.")) for k in content):
         return ("rs4a",), "rs4a (keys norm.module.* and model.module.*)"
     if all(k.startswith(("0.", "1.")) for k in content):
-        return (), ("the 'state_dict' entry of a cohen / smoothadv checkpoint (keys '1.*'): those formats read the "
-                    "whole checkpoint dict {'arch', 'state_dict', ...}, not the state dict alone")
+        # the keys of Sequential(normalization, net): what cohen / smoothadv hold under 'state_dict'
+        return ("cohen", "smoothadv"), ("the 'state_dict' entry of a cohen / smoothadv checkpoint (keys '1.*'): "
+                                        "those formats read the whole checkpoint dict {'arch', 'state_dict', ...}, "
+                                        "not the state dict alone")
     if _all_prefixed(content, "module."):
         return ("plain",), "plain with arch (a state dict saved from nn.DataParallel: keys 'module.*')"
     return ("plain",), "plain with arch (a state dict of the bare network)"
