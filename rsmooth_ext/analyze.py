@@ -139,10 +139,12 @@ def accuracy_table(runs: Sequence[Run], radii: Sequence[float]) -> np.ndarray:
 
 
 def _best(table: np.ndarray) -> np.ndarray:
-    """Cells equal to their column's maximum (the envelope over runs); ties are all marked."""
+    """Cells equal to their column's maximum (the envelope over runs; ties are all marked), in columns where
+    the runs differ (a single run, or runs all at 0.00, have no best)."""
     if table.size == 0:
         return np.zeros_like(table, dtype=bool)
-    return np.isclose(table, np.nanmax(table, axis=0, keepdims=True), rtol=0, atol=1e-12)
+    best = np.isclose(table, np.nanmax(table, axis=0, keepdims=True), rtol=0, atol=1e-12)
+    return best & ~best.all(axis=0, keepdims=True)
 
 
 def _radius_text(r: float) -> str:

@@ -55,6 +55,8 @@ def test_tables_mark_the_best_run_at_each_radius(cohen_files):
     assert tex[4] == "$\\sigma = 0.25$ & \\textbf{0.60} & 0.40 & 0.00 & 0.280 \\\\"
     assert tex[5] == "$\\sigma = 0.50$ & 0.50 & \\textbf{0.50} & \\textbf{0.50} & 0.525 \\\\"
     assert tex[-1] == "\\end{tabular}"
+    single = markdown_table(runs[:1], [0.25, 0.5]).splitlines()
+    assert single[2] == "| $\\sigma = 0.25$ | 0.60 | 0.40 | 0.280 | 5 |"  # one run: nothing to mark
 
 
 def test_rsmooth_results_files_read_the_same(tmp_path, cohen_files):

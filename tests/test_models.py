@@ -249,7 +249,7 @@ def files(tmp_path):
         ("cohen", "macer", None, "not a macer checkpoint.*found keys 'epoch', 'arch', 'state_dict'.*this looks like "
                                  "cohen \\(NormalizeLayer\\) or smoothadv"),
         ("macer", "cohen", None, "not a cohen checkpoint.*this looks like macer"),
-        ("macer", "rs4a", None, "not an? rs4a checkpoint.*this looks like macer"),
+        ("macer", "rs4a", None, "not an rs4a checkpoint.*this looks like macer"),
         ("rs4a", "plain", "wrn16_1", "does not match the plain layout of wrn16_1: \\d+ missing keys \\('conv1.weight'"
                                      ".*unexpected keys \\('norm.module.mu'.*this looks like rs4a"),
         ("rs4a", "cohen", None, "not a cohen checkpoint.*this looks like rs4a"),

@@ -58,8 +58,9 @@ def load_checkpoint(path: str, format: str, arch: str | None = None, normalizati
     [0, 1] (N, C, H, W) to logits (N, classes), with its input normalization as the first layer.
 
     ``format``: one of FORMATS (see the module docstring). ``arch``: the architecture; read from the
-    checkpoint (cohen, smoothadv) or from its keys (macer, rs4a) when None, required for ``plain``
-    (``cifar_resnet110``, ``wrn40_2``, ``lenet``, ``resnet50``, ``torchvision:NAME``, ``timm:NAME``).
+    checkpoint (cohen, smoothadv) or from its keys (macer, rs4a, and plain state dicts of our own
+    architectures) when None: ``cifar_resnet110``, ``wrn40_2``, ``lenet``, ``resnet50``, ``torchvision:NAME``,
+    ``timm:NAME``.
     ``normalization``: ``normalize`` (x - mean) / std, ``center`` x - mean, or ``none``; default: what the
     format's code base uses (cohen normalize, smoothadv center, macer and plain none; rs4a's is in the file).
     ``dataset``: whose mean and std the normalization uses (cifar10, imagenet, mnist); default from arch.
@@ -149,7 +150,8 @@ def _macer_state(path, content) -> dict:
 
 def _plain_state(path, content, format: str = "plain") -> dict:
     if not _is_state_dict(content):
-        raise CheckpointError(f"{path} is not a {format} checkpoint: expected a state dict (parameter names -> "
+        article = "an" if format == "rs4a" else "a"
+        raise CheckpointError(f"{path} is not {article} {format} checkpoint: expected a state dict (parameter names -> "
                               f"tensors){_found(content)}{_hint(content, format)}")
     return content
 
