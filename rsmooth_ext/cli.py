@@ -129,8 +129,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    "or MNIST idx files (the format is detected)")
     g.add_argument("--data-format", default=None, choices=DATA_FORMATS,
                    help="override the detected format (imagenet: resize 256, center crop 224; imagefolder: as is)")
-    g.add_argument("--skip", type=int, default=1, help="certify every K-th example (Cohen's --skip)")
-    g.add_argument("--max", dest="max_index", type=int, default=None,
+    g.add_argument("--skip", type=int, default=1, metavar="K", help="every K-th example (Cohen's --skip)")
+    g.add_argument("--max", dest="max_index", type=int, default=None, metavar="M",
                    help="only examples with index below M (Cohen's --max)")
 
 

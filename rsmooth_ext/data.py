@@ -30,7 +30,7 @@ import torch
 
 DATA_FORMATS = ("tensors", "cifar", "imagenet", "imagefolder", "mnist")
 _X_KEYS, _Y_KEYS = ("inputs", "x", "data", "images"), ("labels", "y", "targets")
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".jpeg")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 class DataError(ValueError):
