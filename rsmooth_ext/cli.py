@@ -224,6 +224,10 @@ def load_model_from_args(args) -> torch.nn.Module:
 def load_data(args):
     """The selected examples of --data (--data-format, --skip, --max, --limit), checked to lie in [0, 1]:
     an error for --checkpoint models (their first layer normalizes), a warning for --model ones."""
+    if args.skip < 1:
+        raise CliError(f"--skip must be >= 1, got {args.skip}")
+    if args.max_index is not None and args.max_index < 1:
+        raise CliError(f"--max must be >= 1, got {args.max_index}")
     try:
         examples = load_examples(args.data, args.data_format, skip=args.skip, max_index=args.max_index)
     except (DataError, ValueError) as e:

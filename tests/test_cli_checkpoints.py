@@ -118,7 +118,8 @@ def test_plain_torchvision_state_dict(workdir):
         (["--checkpoint", "cohen:checkpoint.pth.tar", "--data", "big.pt"],
          "range over [0, 255], not [0, 1]: the noise is added to images in [0, 1] and the normalization"),
         (["--model", "x:y", "--arch", "lenet"], "--arch applies to --checkpoint, not to --model"),
-        (["--checkpoint", "cohen:checkpoint.pth.tar", "--data", "cifar", "--skip", "0"], "skip must be an integer"),
+        (["--checkpoint", "cohen:checkpoint.pth.tar", "--data", "cifar", "--skip", "0"], "--skip must be >= 1, got 0"),
+        (["--checkpoint", "cohen:checkpoint.pth.tar", "--data", "cifar", "--max", "-1"], "--max must be >= 1, got -1"),
     ],
 )
 def test_errors_are_one_line_and_leave_no_file(workdir, capsys, args, message):
