@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.14.1
-PIP_DEPS = $(TORCH) numpy scipy tqdm pytest ninja "setuptools>=64" wheel scikit-learn matplotlib
-SOURCES = setup.py pyproject.toml $(wildcard csrc/*.* csrc/*/*.* rsmooth_ext/*.py)
+PIP_DEPS = $(TORCH) torchvision==0.29.1 numpy scipy tqdm pytest ninja "setuptools>=64" wheel scikit-learn matplotlib
+SOURCES = setup.py pyproject.toml $(wildcard csrc/*.* csrc/*/*.* rsmooth_ext/*.py rsmooth_ext/*/*.py)
 PY = $(VENV)/bin/python
 
 .PHONY: install demo test bench clean

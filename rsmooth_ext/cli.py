@@ -1,4 +1,4 @@
-"""The ``rsmooth`` command (also ``python -m rsmooth_ext``): demo, certify, predict, plot.
+"""The ``rsmooth`` command (also ``python -m rsmooth_ext``): demo, certify, predict, plot, analyze.
 
 Every error is one line on stderr and exit code 2; a results file is only created once the model, data
 and output location have been checked, and is never overwritten (``--resume`` continues it)."""
@@ -17,6 +17,10 @@ import torch
 
 from . import __version__
 from . import distributed as dist
+from .data import DATA_FORMATS, DataError, load_examples, unit_range_problem
+from .models import DATASET_STATS as CHECKPOINT_DATASETS
+from .models import FORMATS as CHECKPOINT_FORMATS
+from .models import NORMALIZATIONS, CheckpointError, load_checkpoint
 from .noises import NOISES, Noise
 from .radii import ADVERSARIES
 from .results import (
@@ -24,6 +28,7 @@ from .results import (
     PREDICT_COLUMNS,
     ResultsError,
     ResultsWriter,
+    default_radius_grid,
     markdown_table,
     merge_results,
     plot_certified_accuracy,
@@ -85,9 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, help_text in (("certify", "certify a model on a dataset"), ("predict", "smoothed predictions only")):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--model", required=True, help="package.module:factory returning an nn.Module")
-        p.add_argument("--weights", default=None, help="state dict (loaded with torch.load(weights_only=True))")
-        p.add_argument("--data", required=True, help=".pt / .npz with inputs and labels, or an ImageFolder directory")
+        _add_model_options(p)
+        _add_data_options(p)
         p.add_argument("--out", required=True, help="results file (TSV); a JSON summary is written beside it")
         p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same configuration")
         p.add_argument("--shard", default="inputs", choices=["inputs", "samples"],
@@ -96,10 +100,48 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds before a collective gives up on a dead rank (default %(default)s)")
         _add_sampling_options(p, certify_options=name == "certify", defaults={})
 
+    _add_analyze_parser(sub)
+
     plot = sub.add_parser("plot", help="certified-accuracy curves of results files")
     plot.add_argument("results", nargs="+")
     plot.add_argument("--out", default="certified_accuracy.png", help="PNG file")
     return parser
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (one of --model, --checkpoint)")
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", default=None, help="package.module:factory returning an nn.Module")
+    which.add_argument("--checkpoint", default=None, metavar="FORMAT:PATH",
+                       help=f"a checkpoint of the field's code bases; FORMAT: {', '.join(CHECKPOINT_FORMATS)}")
+    g.add_argument("--weights", default=None, help="with --model: state dict (torch.load(weights_only=True))")
+    g.add_argument("--arch", default=None, help="with --checkpoint: the architecture (required for plain: "
+                   "cifar_resnet110, wrn40_2, lenet, resnet50, torchvision:NAME, timm:NAME)")
+    g.add_argument("--normalization", default=None, choices=NORMALIZATIONS,
+                   help="with --checkpoint: override the format's first layer (cohen: normalize, smoothadv: center)")
+    g.add_argument("--dataset", default=None, choices=sorted(CHECKPOINT_DATASETS),
+                   help="with --checkpoint: whose mean / std the normalization uses (default: from the arch)")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, help=".pt / .npz, CIFAR python batches, an ImageNet-style ImageFolder "
+                   "or MNIST idx files (the format is detected)")
+    g.add_argument("--data-format", default=None, choices=DATA_FORMATS,
+                   help="override the detected format (imagenet: resize 256, center crop 224; imagefolder: as is)")
+    g.add_argument("--skip", type=int, default=1, metavar="K", help="every K-th example (Cohen's --skip)")
+    g.add_argument("--max", dest="max_index", type=int, default=None, metavar="M",
+                   help="only examples with index below M (Cohen's --max)")
+
+
+def _add_analyze_parser(sub) -> None:
+    a = sub.add_parser("analyze", help="Cohen-style tables (Markdown, LaTeX) and plot of certify results")
+    a.add_argument("results", nargs="+", help="results of rsmooth certify, or Cohen's TSV (idx label predict ...)")
+    a.add_argument("--radii", default=None, help="comma-separated radii (default: a grid up to the largest radius)")
+    a.add_argument("--labels", default=None, help="comma-separated row labels, one per file")
+    a.add_argument("--markdown", default=None, help="also write the Markdown table to this file")
+    a.add_argument("--latex", default=None, help="also write the LaTeX table to this file")
+    a.add_argument("--plot", default=None, help="write the certified-accuracy curves (and envelope) to this PNG")
 
 
 # ---- building blocks ------------------------------------------------------------------------------
@@ -160,46 +202,45 @@ def load_model(spec: str, weights: str | None) -> torch.nn.Module:
     return model
 
 
-_X_KEYS, _Y_KEYS = ("inputs", "x", "data", "images"), ("labels", "y", "targets")
-
-
-def load_data(path: str):
-    if not os.path.exists(path):
-        raise CliError(f"data {path} does not exist")
-    if os.path.isdir(path):
-        try:
-            from torchvision import datasets, transforms
-        except ImportError:
-            raise CliError(f"{path} is a directory: reading an ImageFolder needs torchvision") from None
-        folder = datasets.ImageFolder(path, transform=transforms.ToTensor())
-        xs, ys = zip(*[folder[i] for i in range(len(folder))]) if len(folder) else ((), ())
-        if not xs:
-            raise CliError(f"ImageFolder {path} holds no images")
-        return torch.stack(xs), torch.tensor(ys)
+def load_model_from_args(args) -> torch.nn.Module:
+    """--model package.module:factory [--weights], or --checkpoint FORMAT:PATH [--arch ...]."""
+    if args.model is not None:
+        for flag in ("arch", "normalization", "dataset"):
+            if getattr(args, flag) is not None:
+                raise CliError(f"--{flag} applies to --checkpoint, not to --model")
+        return load_model(args.model, args.weights)
+    if args.weights is not None:
+        raise CliError("--weights applies to --model; --checkpoint FORMAT:PATH names its file itself")
+    fmt, sep, path = args.checkpoint.partition(":")
+    if not sep or fmt not in CHECKPOINT_FORMATS or not path:
+        raise CliError(f"--checkpoint must be FORMAT:PATH with FORMAT one of {', '.join(CHECKPOINT_FORMATS)}, "
+                       f"got {args.checkpoint!r}")
     try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as f:
-                content = {k: f[k] for k in f.files}
-        else:
-            content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise CliError(f"cannot read data {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    if isinstance(content, (tuple, list)) and len(content) == 2:
-        x, y = content
-    elif isinstance(content, dict):
-        x = next((content[k] for k in _X_KEYS if k in content), None)
-        y = next((content[k] for k in _Y_KEYS if k in content), None)
-        if x is None or y is None:
-            raise CliError(f"{path} must hold inputs ({'/'.join(_X_KEYS)}) and labels ({'/'.join(_Y_KEYS)}); "
-                           f"found keys {sorted(content)}")
-    else:
-        raise CliError(f"{path} must hold a dict with inputs and labels or a pair (inputs, labels)")
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    if not x.is_floating_point():
-        raise CliError(f"inputs in {path} must be floating point, got {x.dtype}")
-    if y.dim() != 1 or y.dtype.is_floating_point or len(y) != len(x):
-        raise CliError(f"labels in {path} must be {len(x)} integers, got shape {tuple(y.shape)} {y.dtype}")
-    return x.float(), y.long()
+        return load_checkpoint(path, fmt, arch=args.arch, normalization=args.normalization, dataset=args.dataset)
+    except (CheckpointError, ValueError, TypeError) as e:
+        raise CliError(str(e)) from None
+
+
+def load_data(args):
+    """The selected examples of --data (--data-format, --skip, --max, --limit), checked to lie in [0, 1]:
+    an error for --checkpoint models (their first layer normalizes), a warning for --model ones."""
+    if args.skip < 1:
+        raise CliError(f"--skip must be >= 1, got {args.skip}")
+    if args.max_index is not None and args.max_index < 1:
+        raise CliError(f"--max must be >= 1, got {args.max_index}")
+    try:
+        examples = load_examples(args.data, args.data_format, skip=args.skip, max_index=args.max_index)
+    except (DataError, ValueError) as e:
+        raise CliError(str(e)) from None
+    if args.limit is not None:
+        examples.inputs, examples.labels = examples.inputs[: args.limit], examples.labels[: args.limit]
+        examples.indices = examples.indices[: args.limit]
+    problem = unit_range_problem(examples.inputs, args.data)
+    if problem is not None:
+        if args.checkpoint is not None:
+            raise CliError(problem)
+        print(f"rsmooth: warning: {problem}", file=sys.stderr)
+    return examples
 
 
 def check_model_on_data(model, x, y, device, dtype) -> int:
@@ -273,17 +314,21 @@ def _progress(total, initial, quiet, desc):
                 disable=quiet or not sys.stderr.isatty())
 
 
-def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *, already_done, distributed=False):
+def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *, already_done, distributed=False,
+                 indices=None):
     """Certify (or predict) the examples ``todo``, one row each as it finishes (written by ``writer``,
-    which is None on ranks that only help with the samples)."""
+    which is None on ranks that only help with the samples). ``todo`` holds dataset indices; ``indices``
+    maps rows of ``x`` to them (None: row i is example i)."""
+    row_of = None if indices is None else {index: row for row, index in enumerate(indices)}
     samples_per_example = args.n + (args.n0 if kind == "certify" else 0)
     bar = _progress(already_done + len(todo), already_done, args.quiet or writer is None, kind)
     start = time.perf_counter()
     for finished, index in enumerate(todo, start=1):
         t0 = time.perf_counter()
-        xi = x[index : index + 1].to(device)
+        row = index if row_of is None else row_of[index]
+        xi = x[row : row + 1].to(device)
         ids = torch.tensor([index], device=device)
-        label = int(y[index])
+        label = int(y[row])
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
                       distributed=distributed, channels_last=args.channels_last)
         if kind == "certify":
@@ -341,10 +386,9 @@ def cmd_run(args, kind, log) -> int:
         log = _silent
     device, dtype = _device(args), DTYPES[args.dtype]
     check_writable(args.out, resume=args.resume)
-    model = load_model(args.model, args.weights).to(device=device, dtype=dtype)
-    x, y = load_data(args.data)
-    if args.limit is not None:
-        x, y = x[: args.limit], y[: args.limit]
+    model = load_model_from_args(args).to(device=device, dtype=dtype)
+    examples = load_data(args)
+    x, y, indices = examples.inputs, examples.labels, examples.indices
     check_model_on_data(model, x, y, device, dtype)
     _check_channels_last(args, x)
     noise = make_noise(args, x[0].numel())
@@ -354,9 +398,15 @@ def cmd_run(args, kind, log) -> int:
         except ValueError as e:
             raise CliError(str(e)) from None
     config = _config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
+    if args.checkpoint is not None:
+        config.update(checkpoint=args.checkpoint, arch=args.arch, normalization=args.normalization,
+                      dataset=args.dataset)
+    if (args.data_format, args.skip, args.max_index) != (None, 1, None):
+        config.update(data_format=args.data_format, skip=args.skip, max=args.max_index)
     columns = CERTIFY_COLUMNS if kind == "certify" else PREDICT_COLUMNS
     if world > 1 and args.shard == "inputs":
-        return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log)
+        return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log,
+                                     indices=indices)
     # one results file, written by rank 0; under --shard samples every rank draws its share of the samples
     writer = None
     parts = _existing_shards(args)
@@ -367,10 +417,10 @@ def cmd_run(args, kind, log) -> int:
         done = _agree_on_done(writer, world)
     except ResultsError as e:
         raise CliError(str(e)) from None
-    todo = [i for i in range(len(x)) if i not in done]
+    todo = [i for i in indices if i not in done]
     try:
         seconds = run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype,
-                               already_done=len(x) - len(todo), distributed=world > 1)
+                               already_done=len(indices) - len(todo), distributed=world > 1, indices=indices)
     finally:
         if writer is not None:
             writer.close()
@@ -417,13 +467,14 @@ def part_path(out: str, rank: int) -> str:
     return f"{out}.part{rank}"
 
 
-def _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log):
+def _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log, *,
+                          indices):
     """Each rank certifies its share of the examples not yet done into its own part file; rank 0 then
     merges the parts (and any earlier merged file) into the results file, in dataset order."""
     parts = _existing_shards(args)
     try:
         done = _rows_done(([args.out] if os.path.exists(args.out) else []) + parts, config)
-        remaining = [i for i in range(len(x)) if i not in done]
+        remaining = [i for i in indices if i not in done]
         mine = remaining[rank::world]
         torch.distributed.barrier()  # every rank has read the existing shards before any is created
         writer = ResultsWriter(part_path(args.out, rank), config, columns,
@@ -432,7 +483,7 @@ def _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, devic
         raise CliError(str(e)) from None
     try:
         seconds = run_examples(kind, model, x, y, noise, args, mine, writer, device, dtype,
-                               already_done=len(x) - len(remaining))
+                               already_done=len(indices) - len(remaining), indices=indices)
     finally:
         writer.close()
     try:
@@ -507,6 +558,37 @@ def cmd_plot(args, log) -> int:
     return 0
 
 
+def cmd_analyze(args, log) -> int:
+    from . import analyze
+
+    try:
+        radii = analyze.parse_radii(args.radii) if args.radii is not None else None
+    except ValueError as e:
+        raise CliError(f"--radii: {e}") from None
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels is not None else None
+    if labels is not None and len(labels) != len(args.results):
+        raise CliError(f"--labels must name each of the {len(args.results)} results files, got {len(labels)}")
+    for out in (args.markdown, args.latex, args.plot):
+        if out is not None:
+            check_writable(out, resume=True)
+    runs = analyze.read_runs(args.results, labels)
+    if radii is None:
+        top = max([float(r.radius[r.correct].max()) for r in runs if r.correct.any()] or [1.0])
+        radii = default_radius_grid(np.array([top]))
+    markdown, latex = analyze.markdown_table(runs, radii), analyze.latex_table(runs, radii)
+    log(markdown)
+    log(analyze.TABLE_NOTE)
+    for path, text in ((args.markdown, markdown), (args.latex, latex)):
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+            log(f"wrote {path}")
+    if args.plot is not None:
+        analyze.plot_certified_accuracy(runs, args.plot)
+        log(f"plot: {args.plot}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -519,6 +601,8 @@ def main(argv=None) -> int:
                 return cmd_run(args, args.command, log)
             finally:
                 dist.shutdown()
+        if args.command == "analyze":
+            return cmd_analyze(args, log)
         return cmd_plot(args, log)
     except (CliError, ResultsError) as e:
         print(f"rsmooth: error: {e}", file=sys.stderr)
