@@ -230,43 +230,86 @@ class CertifyResult:
     alpha: float
     noise: Noise
     adversary: str
+    # (B,) bool: inputs whose selected class differed from their label (``certify(labels=...)``), so their
+    # estimation was skipped: prediction = the selected class, p_lower and radius NaN, no estimation votes
+    skipped: torch.Tensor | None = None
+
+
+def check_labels(labels, batch: int) -> np.ndarray | None:
+    """Validate ``labels`` (a (B,) integer tensor or array of classes >= 0) and return them as int64 NumPy."""
+    if labels is None:
+        return None
+    if isinstance(labels, torch.Tensor):
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise TypeError(f"labels must be an integer tensor, got {labels.dtype}")
+        host = labels.detach().cpu().numpy()
+    else:
+        host = np.asarray(labels)
+        if not np.issubdtype(host.dtype, np.integer):
+            raise TypeError(f"labels must be integers, got {host.dtype}")
+    if host.shape != (batch,):
+        raise ValueError(f"labels must have shape (B,) = ({batch},), got {tuple(host.shape)}")
+    if host.size and host.min() < 0:
+        raise ValueError(f"labels must be classes >= 0, got {int(host.min())}")
+    return host.astype(np.int64)
+
+
+def check_labels_in_range(labels: np.ndarray | None, num_classes: int) -> None:
+    """Labels must name one of the model's ``num_classes`` outputs."""
+    if labels is not None and labels.size and labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}) for a model with {num_classes} outputs, "
+                         f"got {int(labels.max())}")
 
 
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
-            distributed: bool = False) -> CertifyResult:
+            distributed: bool = False, labels=None) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
     RNG phase), give p_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A).
     The input abstains (prediction -1, radius 0) unless p_lower > 1/2; otherwise, with probability at least
     1 - alpha, the smoothed classifier predicts c_A everywhere within ``radius`` of the input, measured in
-    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``."""
+    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``.
+
+    ``labels`` (B,) (optional): an input whose selected class differs from its label is wrong at every
+    radius whatever its estimate, so its n estimation samples are not drawn: ``skipped[i]`` is True, its
+    prediction is the selected class, p_lower and radius are NaN. Certified accuracy and the average
+    certified radius are those of the run without labels (the other inputs' samples are unchanged); this
+    costs one more host synchronisation (after the selection)."""
     alpha = _check_alpha(alpha)
     n0 = _check_int("n0", n0, 1)
     n = _check_int("n", n, 1)
+    host_labels = check_labels(labels, x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     if isinstance(noise, Noise):
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
     sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed)
+    batch = x.shape[0]
+    skipped = np.zeros(batch, dtype=bool)
     with _EvalMode(model):
         counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION, n0)
-        counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
+        if host_labels is None:
+            counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
+        else:
+            _raise_if_invalid(invalid_selection.cpu().numpy(), "selection")
+            check_labels_in_range(host_labels, counts_selection.shape[1])
+            skipped = counts_selection.cpu().numpy().argmax(axis=1) != host_labels if batch else skipped
+            counts_estimation, invalid_estimation = _estimation_counts_of(sampler, ~skipped, n)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
     _raise_if_invalid(invalid, "selection or estimation")
     selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
-    batch = selection.shape[0]
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
-    p_lower = clopper_pearson_lower(n_top, n, alpha)
+    p_lower = np.where(skipped, np.nan, clopper_pearson_lower(n_top, n, alpha))
     certified = p_lower > 0.5
-    radius = np.zeros(batch)
+    radius = np.where(skipped, np.nan, 0.0)
     if certified.any():
         radius[certified] = noise.certify(p_lower[certified], adversary, dim=x[0].numel())
-    prediction = np.where(certified, top, ABSTAIN).astype(np.int64)
+    prediction = np.where(certified | skipped, top, ABSTAIN).astype(np.int64)
     device = x.device
     return CertifyResult(
         prediction=torch.from_numpy(prediction).to(device),
@@ -280,7 +323,23 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         alpha=alpha,
         noise=noise,
         adversary=adversary,
+        skipped=torch.from_numpy(skipped).to(device),
     )
+
+
+def _estimation_counts_of(sampler: _Sampler, keep: np.ndarray, n: int):
+    """Estimation counts (B, K) and invalid tallies (B,) of the inputs ``keep`` only (zeros elsewhere); each
+    keeps its input id, so its samples are those of a run over the whole batch."""
+    counts, invalid = sampler._zeros(sampler.num_classes or 0)
+    if keep.any():
+        rows = torch.from_numpy(np.flatnonzero(keep)).to(sampler.x.device)
+        sub = _Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,
+                       seed=sampler.seed, input_ids=sampler.input_ids[rows], num_classes=sampler.num_classes,
+                       out_dtype=sampler.out_dtype, channels_last=sampler.channels_last,
+                       distributed=sampler.distributed)
+        kept_counts, kept_invalid = sub.counts(PHASE_ESTIMATION, n)
+        counts[rows], invalid[rows] = kept_counts, kept_invalid
+    return counts, invalid
 
 
 def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
