@@ -9,6 +9,7 @@ from . import (
 from ._ops import build_info, cuda_built, perturb
 from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
+from .sequential import SequentialCertifyResult, certify_sequential
 from .training import smoothed_log_likelihood
 
 __version__ = "0.1.0"
@@ -17,6 +18,8 @@ __all__ = [
     "ABSTAIN",
     "CertifyResult",
     "certify",
+    "certify_sequential",
+    "SequentialCertifyResult",
     "predict",
     "predict_soft",
     "sample_counts",
