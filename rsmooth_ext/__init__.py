@@ -8,8 +8,8 @@ from . import (
 )
 from ._ops import build_info, cuda_built, perturb
 from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
-from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
 from .sequential import SequentialCertifyResult, certify_sequential
+from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
 from .training import smoothed_log_likelihood
 
 __version__ = "0.1.0"
