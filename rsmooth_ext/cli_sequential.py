@@ -34,7 +34,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
                            "this relative tolerance of the radius at the upper bound (default 0.01)")
     g.add_argument("--n-max", type=int, default=100_000, help="with --sequential: most estimation samples per example")
     g.add_argument("--first-look", type=int, default=1000, help="with --sequential: samples at the first look")
-    g.add_argument("--growth", type=float, default=2.0, help="with --sequential: growth factor between looks")
+    g.add_argument("--growth", type=float, default=1.5, help="with --sequential: growth factor between looks")
+    g.add_argument("--futility", type=float, default=0.05,
+                   help="with --sequential: one-sided level of the upper bound that stops examples whose answer "
+                        "can no longer improve (does not enter the guarantee; default %(default)s)")
     g.add_argument("--group-size", type=int, default=100,
                    help="with --sequential: examples certified together (finished ones leave, batches stay full)")
 
@@ -63,6 +66,8 @@ def check(args, error) -> None:
             raise error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.growth > 1:
         raise error(f"--growth must be > 1, got {args.growth}")
+    if not 0 < args.futility < 1:
+        raise error(f"--futility must be in (0, 1), got {args.futility}")
 
 
 def config(args) -> dict:
@@ -72,7 +77,7 @@ def config(args) -> dict:
         out["skip_misclassified"] = True
     if getattr(args, "sequential", False):
         out.update(sequential=True, n_max=args.n_max, radii=args.radii, rtol=args.rtol, first_look=args.first_look,
-                   growth=args.growth)
+                   growth=args.growth, futility=args.futility)
     return out
 
 
@@ -89,7 +94,7 @@ def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtyp
                                  rtol=args.rtol if args.rtol is not None else 0.01, n0=args.n0,
                                  adversary=args.adversary, batch_size=args.batch_size, seed=args.seed, input_ids=ids,
                                  labels=labels, out_dtype=dtype, channels_last=args.channels_last,
-                                 first_look=args.first_look, growth=args.growth)
+                                 first_look=args.first_look, growth=args.growth, futility=args.futility)
         passes += res.forward_passes
         seconds = round((time.perf_counter() - t0) / len(group), 6)
         for j, index in enumerate(group):

@@ -58,7 +58,7 @@ class LookSchedule:
         return float(sum(self.alphas))
 
 
-def look_schedule(n_max: int, alpha: float, *, first_look: int = 1000, growth: float = 2.0,
+def look_schedule(n_max: int, alpha: float, *, first_look: int = 1000, growth: float = 1.5,
                   final_share: float = 0.5) -> LookSchedule:
     """Looks at first_look, first_look * growth, ... (rounded up) and n_max. The last look gets
     ``final_share`` of alpha (inputs near a decision threshold go there, so it should lose little against
@@ -103,11 +103,20 @@ class StoppingRule:
     r_j is certified (p_lower > 1/2 and radius_of(p_lower) >= r_j) and r_{j+1} is refuted (radius_of(p_upper)
     < r_{j+1}) or out of reach (not certified at any later look even if every further sample voted for the
     selected class). Without radii it stops once radius_of(p_lower) >= (1 - rtol) radius_of(p_upper). In
-    both modes it abstains as soon as p_upper <= 1/2, and stops at the last look whatever the bounds say."""
+    both modes it abstains as soon as p_upper <= 1/2, and stops at the last look whatever the bounds say.
+
+    p_lower is the (1 - alpha_k) Clopper-Pearson lower bound of look k: it alone carries the guarantee.
+    p_upper only decides to stop for futility (an answer can no longer improve), so its level is free:
+    ``futility`` (default: alpha_k, like the lower bound) is the one-sided level of the upper bound. A
+    larger one stops sooner and may give up a radius that more samples would have certified, never
+    claims more than the lower bound allows."""
 
     def __init__(self, schedule: LookSchedule, radius_of: Callable[[np.ndarray], np.ndarray], *,
-                 radii=None, rtol: float = 0.01):
+                 radii=None, rtol: float = 0.01, futility: float | None = None):
         self.schedule = schedule
+        if futility is not None:
+            futility = _check_alpha(futility, "futility")
+        self.futility = futility
         self.radius_of = radius_of
         self.radii = None if radii is None else check_radii(radii)
         if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0.0 < float(rtol) < 1.0:
@@ -130,7 +139,7 @@ class StoppingRule:
         n, alpha = sizes[look], alphas[look]
         k = np.asarray(successes, dtype=np.float64)
         lower = clopper_pearson_lower(k, n, alpha)
-        upper = clopper_pearson_upper(k, n, alpha)
+        upper = clopper_pearson_upper(k, n, alpha if self.futility is None else self.futility)
         r_lower = self._radius(lower, at_one=np.inf)
         r_upper = self._radius(upper, at_one=np.inf)
         last = look == len(sizes) - 1
@@ -231,10 +240,11 @@ class SequentialCertifyResult(CertifyResult):
     at each input's stopping look) plus the sequential bookkeeping."""
 
     num_samples: torch.Tensor | None = None  # (B,) int64: estimation samples each input's answer used
-    p_upper: torch.Tensor | None = None  # (B,) float64: upper confidence bound at the stopping look
+    p_upper: torch.Tensor | None = None  # (B,) float64: the futility upper bound at the stopping look
     grid_index: torch.Tensor | None = None  # (B,) int64: largest certified grid radius (-1: none / no grid)
     radii: tuple[float, ...] | None = None  # the grid (None: rtol mode)
     rtol: float | None = None
+    futility: float | None = None
     schedule: LookSchedule | None = None
     forward_passes: int = 0  # rows the model saw: selection, estimation and batch-filling samples
 
@@ -351,8 +361,8 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
                        n0: int = 100, adversary: str | None = None, batch_size: int = 1000, seed=None,
                        input_ids=None, labels=None, num_classes: int | None = None,
                        out_dtype: torch.dtype | None = None, channels_last: bool = False,
-                       first_look: int = 1000, growth: float = 2.0,
-                       final_share: float = 0.5) -> SequentialCertifyResult:
+                       first_look: int = 1000, growth: float = 1.5, final_share: float = 0.5,
+                       futility: float | None = 0.05) -> SequentialCertifyResult:
     """Cohen et al.'s CERTIFY with a data-dependent number of estimation samples per input (at most n_max).
 
     ``n0`` selection samples (the same as ``certify``'s for the same seed) choose c_A; estimation samples
@@ -361,7 +371,9 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     is decided: with ``radii`` (a sorted grid, e.g. a certified-accuracy table's) its answer is the largest
     certified grid radius; without, the radius at the lower bound once it is within ``rtol`` of the radius at
     the upper bound (or at n_max). It abstains (prediction -1, radius 0) once the upper bound is <= 1/2, or
-    if the lower bound is <= 1/2 when it stops.
+    if the lower bound is <= 1/2 when it stops. The upper bound (one-sided level ``futility`` at every look;
+    None: the look's alpha) only stops inputs whose answer can no longer improve; it does not enter the
+    guarantee (see ``StoppingRule``).
 
     With probability at least 1 - alpha (per input), p_lower <= P(f(x + eps) = c_A) at the stopping look, so
     the smoothed classifier predicts c_A within ``radius`` (measured in ``adversary``). ``labels`` skips the
@@ -375,7 +387,8 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
     dim = x[0].numel()
     noise.certify(0.5, adversary, dim=dim)
-    rule = StoppingRule(schedule, lambda p: noise.certify(p, adversary, dim=dim), radii=radii, rtol=rtol)
+    rule = StoppingRule(schedule, lambda p: noise.certify(p, adversary, dim=dim), radii=radii, rtol=rtol,
+                        futility=futility)
     host_labels = check_labels(labels, x.shape[0])
     batch, device = x.shape[0], x.device
     outcome = SequentialOutcome(batch)
@@ -437,6 +450,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
         grid_index=torch.from_numpy(outcome.grid_index).to(device),
         radii=None if rule.radii is None else tuple(rule.radii.tolist()),
         rtol=None if rule.radii is not None else rule.rtol,
+        futility=rule.futility,
         schedule=schedule,
         forward_passes=stream.forward_passes,
     )

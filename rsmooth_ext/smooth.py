@@ -62,9 +62,9 @@ def _check_model_and_batch(model, x) -> None:
             break
 
 
-def _check_alpha(alpha) -> float:
+def _check_alpha(alpha, name: str = "alpha") -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        raise ValueError(f"{name} must be a number in (0, 1), got {alpha!r}")
     return float(alpha)
 
 

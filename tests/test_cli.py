@@ -216,6 +216,7 @@ def test_skip_misclassified_keeps_the_table(workdir):
     (["--sequential", "--rtol", "0"], "--rtol must be in (0, 1), got 0.0"),
     (["--sequential", "--n-max", "0"], "--n-max must be >= 1, got 0"),
     (["--sequential", "--growth", "1"], "--growth must be > 1, got 1.0"),
+    (["--sequential", "--futility", "1"], "--futility must be in (0, 1), got 1.0"),
 ])
 def test_sequential_option_errors(workdir, capsys, args, message):
     assert main(["certify", *BASE, *args, "--out", "e.tsv"]) == 2

@@ -38,6 +38,7 @@ def allowed_violations(trials: int, alpha: float) -> int:
 def test_look_schedule_spends_exactly_alpha_and_ends_at_n_max():
     s = look_schedule(100_000, 0.001, first_look=1000, growth=2.0, final_share=0.5)
     assert s.sizes == (1000, 2000, 4000, 8000, 16000, 32000, 64000, 100_000)
+    assert look_schedule(10_000, 0.001).sizes == (1000, 1500, 2250, 3375, 5063, 7595, 10_000)
     assert s.alphas[-1] == pytest.approx(0.0005) and len(set(s.alphas[:-1])) == 1
     assert s.alpha == pytest.approx(0.001, rel=1e-12) and s.alpha <= 0.001 * (1 + 1e-15)
     assert look_schedule(500, 0.01, first_look=1000) == LookSchedule((500,), (0.01,))
@@ -72,7 +73,7 @@ def test_single_look_is_cohens_clopper_pearson():
 
 
 def test_grid_decisions():
-    schedule = look_schedule(100_000, 0.001, first_look=1000)
+    schedule = look_schedule(100_000, 0.001, first_look=1000, growth=2.0)
     rule = StoppingRule(schedule, gaussian_radius, radii=GRID)
     # look 0 (n = 1000): unanimous votes certify the whole grid at sigma = 1; 700 votes certify 0.25 and
     # leave 0.5 open (undecided); 500 leave even the abstention open; none abstain at once
@@ -90,7 +91,7 @@ def test_grid_decisions():
 
 
 def test_rtol_mode_stops_when_the_radius_is_pinned_down():
-    schedule = look_schedule(100_000, 0.001, first_look=1000)
+    schedule = look_schedule(100_000, 0.001, first_look=1000, growth=2.0)
     rule = StoppingRule(schedule, gaussian_radius, rtol=0.2)
     d = rule.decide(6, np.array([int(0.9 * 64000), 64000]))
     r_lo, r_hi = gaussian_radius(d.p_lower[0]), gaussian_radius(d.p_upper[0])
@@ -106,6 +107,7 @@ def test_rtol_mode_stops_when_the_radius_is_pinned_down():
     (dict(radii=[]), ValueError, "non-empty"),
     (dict(radii=["a"]), TypeError, "radii must be a sequence of numbers"),
     (dict(rtol=0.0), ValueError, r"rtol must be a number in \(0, 1\), got 0.0"),
+    (dict(futility=1.0), ValueError, r"futility must be a number in \(0, 1\), got 1.0"),
 ])
 def test_stopping_rule_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -124,9 +126,10 @@ SIM_SCHEDULE = dict(first_look=100, growth=2.0, final_share=0.5)  # looks 100, 2
     (0.5, 0.0),  # on the decision boundary: any certificate is a violation
     (0.99, stats.norm.ppf(0.99)),
 ], ids=["at-threshold", "below-threshold", "boundary", "far"])
-def test_grid_rule_is_sound_at_the_stopping_time(p_a, true_radius):
+@pytest.mark.parametrize("futility", [None, 0.3])
+def test_grid_rule_is_sound_at_the_stopping_time(p_a, true_radius, futility):
     schedule = look_schedule(4000, ALPHA, **SIM_SCHEDULE)
-    rule = StoppingRule(schedule, gaussian_radius, radii=GRID)
+    rule = StoppingRule(schedule, gaussian_radius, radii=GRID, futility=futility)
     rng = np.random.default_rng(12345)
     outcome = run_stopping_rule(rule, simulate_successes(np.full(TRIALS, p_a), schedule, rng))
     bound_violations = int((outcome.p_lower > p_a).sum())
