@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ._ops import _check_int, launch_perturb
+from .labels import check_labels, check_labels_in_range
 from .noises import Noise
 from .smooth import (
     ABSTAIN,
@@ -33,8 +34,6 @@ from .smooth import (
     _EvalMode,
     _raise_if_invalid,
     _Sampler,
-    check_labels,
-    check_labels_in_range,
 )
 from .stats import clopper_pearson_lower, clopper_pearson_upper
 
@@ -340,7 +339,8 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
-def _filler(rows: int, batch_size: int, inputs: int, offset: int, step: int, target) -> tuple[list[_Piece], np.ndarray]:
+def _filler(rows: int, batch_size: int, inputs: int, offset: int, step: int,
+            target: _Counts) -> tuple[list[_Piece], np.ndarray]:
     """Pieces that fill the round's last batch with the next look's samples [offset, offset + step) of the
     first inputs, and how many each got."""
     fill = (-rows) % batch_size
@@ -385,7 +385,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
-    dim = x[0].numel()
+    dim = math.prod(x.shape[1:])
     noise.certify(0.5, adversary, dim=dim)
     rule = StoppingRule(schedule, lambda p: noise.certify(p, adversary, dim=dim), radii=radii, rtol=rtol,
                         futility=futility)

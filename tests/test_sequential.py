@@ -285,3 +285,9 @@ def test_certify_sequential_bad_input(override, exc, match):
                 n_max=100) | override
     with pytest.raises(exc, match=match):
         rs.certify_sequential(args.pop("model"), args.pop("x"), args.pop("noise"), args.pop("alpha"), **args)
+
+
+def test_empty_batch():
+    res = rs.certify_sequential(Linear2([1.0, 0.0]), torch.zeros(0, 2), rs.Gaussian(sigma=0.5), 0.01, n_max=100,
+                                labels=torch.zeros(0, dtype=torch.int64))
+    assert res.prediction.shape == (0,) and res.num_samples.shape == (0,) and res.forward_passes == 0
