@@ -4,7 +4,7 @@ streams whose p_A is known, including p_A exactly at a grid threshold), and the 
 import numpy as np
 import pytest
 import torch
-from conftest import FALSE_ALARM
+from conftest import FALSE_ALARM, requires_cuda
 from scipy import stats
 from test_smooth import Linear2
 
@@ -291,3 +291,18 @@ def test_empty_batch():
     res = rs.certify_sequential(Linear2([1.0, 0.0]), torch.zeros(0, 2), rs.Gaussian(sigma=0.5), 0.01, n_max=100,
                                 labels=torch.zeros(0, dtype=torch.int64))
     assert res.prediction.shape == (0,) and res.num_samples.shape == (0,) and res.forward_passes == 0
+
+
+@requires_cuda
+def test_cuda_matches_cpu():
+    """Masking noise is bit-identical across devices and the rule x_1 * mask_1 > 0 has no rounding: the same
+    answers, counts and full batches on both devices."""
+    x = spread_inputs(10)
+    kwargs = dict(n_max=3000, radii=[0.0, 1.0], n0=20, seed=8, first_look=100, batch_size=256)
+    noise = rs.Masking(keep=0.9)
+    cpu = rs.certify_sequential(Linear2([1.0, 0.0, 0.0]), x, noise, 0.01, **kwargs)
+    model = Recording(Linear2([1.0, 0.0, 0.0]).cuda())
+    gpu = rs.certify_sequential(model, x.cuda(), noise, 0.01, **kwargs)
+    for name in ("prediction", "radius", "num_samples", "counts_estimation", "counts_selection"):
+        assert torch.equal(getattr(gpu, name).cpu(), getattr(cpu, name)), name
+    assert all(b == 256 for b in model.batches[:-1])
