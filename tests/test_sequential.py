@@ -298,8 +298,8 @@ def test_cuda_matches_cpu():
     """Masking noise is bit-identical across devices and the rule x_1 * mask_1 > 0 has no rounding: the same
     answers, counts and full batches on both devices."""
     x = spread_inputs(10)
-    kwargs = dict(n_max=3000, radii=[0.0, 1.0], n0=20, seed=8, first_look=100, batch_size=256)
-    noise = rs.Masking(keep=0.9)
+    kwargs = dict(n_max=3000, radii=[0.0, 2.0, 4.0, 5.0], n0=20, seed=8, first_look=100, batch_size=256)
+    noise = rs.Masking(keep=0.1)  # p_A = 0.9 (x_1 > 0) or 1: l0 radius 4 or more, 5 hard to refute
     cpu = rs.certify_sequential(Linear2([1.0, 0.0, 0.0]), x, noise, 0.01, **kwargs)
     model = Recording(Linear2([1.0, 0.0, 0.0]).cuda())
     gpu = rs.certify_sequential(model, x.cuda(), noise, 0.01, **kwargs)
