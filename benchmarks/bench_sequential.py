@@ -127,8 +127,22 @@ def bench_digits(args) -> list[dict]:
     for name, res, seconds in (("sequential", seq, t_seq), ("sequential + skip", skip, t_skip)):
         passes = args.n0 + res.num_samples.cpu().numpy()
         rows.append(_row(f"digits CNN: {name}", table(res), passes, fixed_table, fixed_mean, seconds=seconds,
-                         model_rows=res.forward_passes))
+                         model_rows=res.forward_passes, num_samples=res.num_samples.cpu().tolist()))
+    _print_where_passes_go(fixed, seq, args)
     return rows
+
+
+def _print_where_passes_go(fixed, seq, args) -> None:
+    """Mean sequential passes of the inputs in each band of their fixed-n radius: the ones that stay open
+    longest are those whose radius lies near a grid radius (or p_A near 1/2)."""
+    radius = np.where(fixed.prediction.cpu().numpy() >= 0, fixed.radius.cpu().numpy(), -1.0)
+    passes = args.n0 + seq.num_samples.cpu().numpy()
+    edges = [-np.inf, 0.0] + GRID[1:] + [np.inf]
+    print("sequential passes by the fixed-n radius (abstain = -1): band | inputs | mean passes")
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        band = (radius >= lo) & (radius < hi) if np.isfinite(lo) else radius < hi
+        if band.any():
+            print(f"  [{lo:g}, {hi:g}) | {int(band.sum())} | {passes[band].mean():.0f}")
 
 
 def main() -> None:
