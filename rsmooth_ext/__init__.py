@@ -8,6 +8,7 @@ from . import (
 )
 from ._ops import build_info, cuda_built, perturb
 from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
+from .sequential import SequentialCertifyResult, certify_sequential
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
 from .training import smoothed_log_likelihood
 
@@ -17,6 +18,8 @@ __all__ = [
     "ABSTAIN",
     "CertifyResult",
     "certify",
+    "certify_sequential",
+    "SequentialCertifyResult",
     "predict",
     "predict_soft",
     "sample_counts",

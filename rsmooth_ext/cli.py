@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, cli_sequential
 from . import distributed as dist
 from .data import DATA_FORMATS, DataError, load_examples, unit_range_problem
 from .models import DATASET_STATS as CHECKPOINT_DATASETS
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dist-timeout", type=float, default=dist.DEFAULT_TIMEOUT_S,
                        help="seconds before a collective gives up on a dead rank (default %(default)s)")
         _add_sampling_options(p, certify_options=name == "certify", defaults={})
+        if name == "certify":
+            cli_sequential.add_options(p)
 
     _add_analyze_parser(sub)
 
@@ -323,6 +325,10 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
     samples_per_example = args.n + (args.n0 if kind == "certify" else 0)
     bar = _progress(already_done + len(todo), already_done, args.quiet or writer is None, kind)
     start = time.perf_counter()
+    if kind == "certify" and getattr(args, "sequential", False):
+        cli_sequential.run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtype, bar)
+        bar.close()
+        return time.perf_counter() - start
     for finished, index in enumerate(todo, start=1):
         t0 = time.perf_counter()
         row = index if row_of is None else row_of[index]
@@ -332,7 +338,9 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
                       distributed=distributed, channels_last=args.channels_last)
         if kind == "certify":
-            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
+            labels = y[index : index + 1].to(device) if getattr(args, "skip_misclassified", False) else None
+            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
+                          **common)
             prediction = int(res.prediction[0])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
                    "radius": float(res.radius[0]), "correct": int(prediction == label)}
@@ -355,6 +363,7 @@ def _config(args, kind, noise, extra) -> dict:
               "alpha": args.alpha, "seed": args.seed, "dtype": args.dtype}
     if kind == "certify":
         config.update(n0=args.n0, adversary=args.adversary or noise.natural_adversary)
+        config.update(cli_sequential.config(args))
     config.update(extra)
     return config
 
@@ -367,6 +376,9 @@ def _finish(path, config, seconds, log, *, print_table=True) -> dict:
         json.dump(result_summary, f, indent=2)
     if print_table:
         log(markdown_table({run_label(config): result_summary}))
+    if "forward_passes" in result_summary:
+        passes = result_summary["forward_passes"]
+        log(f"forward passes: {passes['total']} in total, {passes['mean']:.6g} per example (n0 + estimation samples)")
     log(f"results: {path}\nsummary: {summary_path}")
     return result_summary
 
@@ -377,6 +389,8 @@ def _finish(path, config, seconds, log, *, print_table=True) -> dict:
 def cmd_run(args, kind, log) -> int:
     """certify / predict, in one process or under torchrun (sharded by input or by sample)."""
     _check_counts(args, kind == "certify")
+    if kind == "certify":
+        cli_sequential.check(args, CliError)
     try:
         dist.init_from_env(args.dist_timeout)
     except Exception as e:  # noqa: BLE001
@@ -404,6 +418,10 @@ def cmd_run(args, kind, log) -> int:
     if (args.data_format, args.skip, args.max_index) != (None, 1, None):
         config.update(data_format=args.data_format, skip=args.skip, max=args.max_index)
     columns = CERTIFY_COLUMNS if kind == "certify" else PREDICT_COLUMNS
+    if kind == "certify" and args.sequential:
+        if world > 1 and args.shard == "samples":
+            raise CliError("--sequential splits examples, not samples, across ranks: use --shard inputs")
+        columns = cli_sequential.SEQUENTIAL_COLUMNS
     if world > 1 and args.shard == "inputs":
         return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log,
                                      indices=indices)

@@ -152,10 +152,16 @@ def summary(results: Results, radii: list[float] | None = None) -> dict:
         radius = results.column("radius") if n else np.zeros(0)
         certified = np.where(correct, radius, 0.0)
         out["average_certified_radius"] = float(certified.mean()) if n else math.nan
-        grid = radii if radii is not None else default_radius_grid(radius[correct] if n else radius)
+        grid = radii if radii is not None else results.config.get("radii") or default_radius_grid(
+            radius[correct] if n else radius)
         out["certified_accuracy"] = {
             f"{r:g}": float(((certified >= r) & correct).mean()) if n else math.nan for r in grid
         }
+    if "samples" in results.columns:  # sequential runs: n0 selection + the estimation samples each example used
+        passes = results.column("samples") + results.config.get("n0", 0) if n else np.zeros(0)
+        out["forward_passes"] = {"total": int(passes.sum()), "mean": float(passes.mean()) if n else math.nan,
+                                 **{f"q{q}": float(np.quantile(passes, q / 100)) if n else math.nan
+                                    for q in (10, 50, 90, 99)}}
     return out
 
 

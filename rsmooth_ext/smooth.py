@@ -16,6 +16,7 @@ import torch
 
 from . import distributed as dist
 from ._ops import _check_int, as_uint32_ids, check_input_ids, check_perturb_inputs, launch_perturb
+from .labels import check_labels, check_labels_in_range
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
@@ -62,9 +63,9 @@ def _check_model_and_batch(model, x) -> None:
             break
 
 
-def _check_alpha(alpha) -> float:
+def _check_alpha(alpha, name: str = "alpha") -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        raise ValueError(f"{name} must be a number in (0, 1), got {alpha!r}")
     return float(alpha)
 
 
@@ -90,8 +91,8 @@ class _Sampler:
             torch.distributed.broadcast(shared, src=0)
             self.seed = int(shared.item())
         ids = check_input_ids(input_ids, x)
-        ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
-        self.input_ids = as_uint32_ids(ids)  # checked once here: the op does not re-check (no host sync)
+        self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
+        self.launch_ids = as_uint32_ids(self.input_ids)  # checked once here: the op need not re-check (no sync)
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
         self.out_dtype = x.dtype if out_dtype is None else out_dtype
         self.channels_last = channels_last
@@ -112,7 +113,7 @@ class _Sampler:
             for i0 in range(0, x.shape[0], per_batch):
                 i1 = min(i0 + per_batch, x.shape[0])
                 rows = buffer[: (i1 - i0) * n]
-                launch_perturb(x[i0:i1], self.noise, n, self.seed, begin, phase, self.input_ids[i0:i1], None,
+                launch_perturb(x[i0:i1], self.noise, n, self.seed, begin, phase, self.launch_ids[i0:i1], None,
                                self.channels_last, rows)
                 yield i0, i1 - i0, self._logits(rows)
         else:
@@ -120,7 +121,7 @@ class _Sampler:
                 for s0 in range(begin, end, bs):
                     rows = buffer[: min(bs, end - s0)]
                     launch_perturb(x[i : i + 1], self.noise, rows.shape[0], self.seed, s0, phase,
-                                   self.input_ids[i : i + 1], None, self.channels_last, rows)
+                                   self.launch_ids[i : i + 1], None, self.channels_last, rows)
                     yield i, 1, self._logits(rows)
 
     def _logits(self, rows):
@@ -231,43 +232,60 @@ class CertifyResult:
     alpha: float
     noise: Noise
     adversary: str
+    # (B,) bool: inputs whose selected class differed from their label (``certify(labels=...)``), so their
+    # estimation was skipped: prediction = the selected class, p_lower and radius NaN, no estimation votes
+    skipped: torch.Tensor | None = None
 
 
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
-            distributed: bool = False) -> CertifyResult:
+            distributed: bool = False, labels=None) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
     RNG phase), give p_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A).
     The input abstains (prediction -1, radius 0) unless p_lower > 1/2; otherwise, with probability at least
     1 - alpha, the smoothed classifier predicts c_A everywhere within ``radius`` of the input, measured in
-    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``."""
+    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``.
+
+    ``labels`` (B,) (optional): an input whose selected class differs from its label is wrong at every
+    radius whatever its estimate, so its n estimation samples are not drawn: ``skipped[i]`` is True, its
+    prediction is the selected class, p_lower and radius are NaN. Certified accuracy and the average
+    certified radius are those of the run without labels (the other inputs' samples are unchanged); this
+    costs one more host synchronisation (after the selection)."""
     alpha = _check_alpha(alpha)
     n0 = _check_int("n0", n0, 1)
     n = _check_int("n", n, 1)
+    host_labels = check_labels(labels, x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     if isinstance(noise, Noise):
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
     sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed)
+    batch = x.shape[0]
+    skipped = np.zeros(batch, dtype=bool)
     with _EvalMode(model):
         counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION, n0)
-        counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
+        if host_labels is None:
+            counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
+        else:
+            _raise_if_invalid(invalid_selection.cpu().numpy(), "selection")
+            check_labels_in_range(host_labels, counts_selection.shape[1])
+            skipped = counts_selection.cpu().numpy().argmax(axis=1) != host_labels if batch else skipped
+            counts_estimation, invalid_estimation = _estimation_counts_of(sampler, ~skipped, n)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
     _raise_if_invalid(invalid, "selection or estimation")
     selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
-    batch = selection.shape[0]
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
-    p_lower = clopper_pearson_lower(n_top, n, alpha)
+    p_lower = np.where(skipped, np.nan, clopper_pearson_lower(n_top, n, alpha))
     certified = p_lower > 0.5
-    radius = np.zeros(batch)
+    radius = np.where(skipped, np.nan, 0.0)
     if certified.any():
         radius[certified] = noise.certify(p_lower[certified], adversary, dim=x[0].numel())
-    prediction = np.where(certified, top, ABSTAIN).astype(np.int64)
+    prediction = np.where(certified | skipped, top, ABSTAIN).astype(np.int64)
     device = x.device
     return CertifyResult(
         prediction=torch.from_numpy(prediction).to(device),
@@ -281,7 +299,23 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         alpha=alpha,
         noise=noise,
         adversary=adversary,
+        skipped=torch.from_numpy(skipped).to(device),
     )
+
+
+def _estimation_counts_of(sampler: _Sampler, keep: np.ndarray, n: int):
+    """Estimation counts (B, K) and invalid tallies (B,) of the inputs ``keep`` only (zeros elsewhere); each
+    keeps its input id, so its samples are those of a run over the whole batch."""
+    counts, invalid = sampler._zeros(sampler.num_classes or 0)
+    if keep.any():
+        rows = torch.from_numpy(np.flatnonzero(keep)).to(sampler.x.device)
+        sub = _Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,
+                       seed=sampler.seed, input_ids=sampler.input_ids[rows], num_classes=sampler.num_classes,
+                       out_dtype=sampler.out_dtype, channels_last=sampler.channels_last,
+                       distributed=sampler.distributed)
+        kept_counts, kept_invalid = sub.counts(PHASE_ESTIMATION, n)
+        counts[rows], invalid[rows] = kept_counts, kept_invalid
+    return counts, invalid
 
 
 def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,

@@ -22,3 +22,14 @@ def two_sided_binomial_pvalues(top: np.ndarray, runner_up: np.ndarray) -> np.nda
         [stats.binomtest(int(a), int(a + b), 0.5).pvalue if a + b > 0 else 1.0 for a, b in zip(top, runner_up)],
         dtype=np.float64,
     )
+
+
+def clopper_pearson_upper(successes, trials, alpha: float) -> np.ndarray:
+    """One-sided (1 - alpha) Clopper-Pearson upper confidence bound on a binomial proportion:
+    the 1 - alpha quantile of Beta(k + 1, n - k), and 1 when k = n. Vectorised over ``successes``
+    (and ``trials``)."""
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    safe_k = np.minimum(k, n - 1.0)
+    bound = stats.beta.isf(alpha, safe_k + 1, n - safe_k)
+    return np.where(k < n, bound, 1.0)

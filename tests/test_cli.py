@@ -1,6 +1,7 @@
 """The rsmooth command end to end on tiny settings: certify / predict / plot / resume / errors."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -164,3 +165,61 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(args) == 0
     assert "loaded the trained demo model from the cache" in capsys.readouterr().out
     assert main([*args, "--train-loss", "smoothed-nll", "--noise", "laplace"]) == 0
+
+
+SEQ = ["--sequential", "--n-max", "2000", "--first-look", "100", "--group-size", "4"]
+
+
+def test_sequential_certify_resumes_and_reports_forward_passes(workdir, capsys):
+    grid = ["--radii", "0,0.1,0.2"]
+    assert main(["certify", *BASE, *SEQ, *grid, "--out", "s.tsv"]) == 0
+    out = capsys.readouterr().out
+    results = read_results("s.tsv")
+    assert results.columns == ["index", "label", "prediction", "p_lower", "radius", "correct", "samples", "seconds"]
+    assert results.config["sequential"] and results.config["radii"] == [0.0, 0.1, 0.2]
+    samples = results.column("samples")
+    assert ((samples >= 100) & (samples <= 2000)).all() and set(results.column("radius")) <= {0.0, 0.1, 0.2}
+    summary = json.loads((workdir / "s.json").read_text())
+    assert summary["forward_passes"]["total"] == int(samples.sum()) + 20 * 6
+    assert list(summary["certified_accuracy"]) == ["0", "0.1", "0.2"]
+    assert f"forward passes: {int(samples.sum()) + 120} in total" in out
+    # the same rows from an interrupted run (groups of other sizes) continued with --resume
+    assert main(["certify", *BASE, *SEQ, *grid, "--out", "part.tsv", "--limit", "3"]) == 0
+    assert main(["certify", *BASE, *SEQ, *grid, "--out", "part.tsv", "--resume", "--group-size", "4"]) == 0
+    assert rows_without_time("part.tsv") == rows_without_time("s.tsv")
+    # the grid is part of the configuration
+    assert main(["certify", *BASE, *SEQ, "--radii", "0,0.1", "--out", "part.tsv", "--resume"]) == 2
+    assert "radii differ" in capsys.readouterr().err
+    assert main(["certify", *BASE, *SEQ, "--rtol", "0.2", "--out", "t.tsv"]) == 0
+    assert read_results("t.tsv").config["rtol"] == 0.2
+
+
+def test_skip_misclassified_keeps_the_table(workdir):
+    assert main(["certify", *BASE, "--out", "full.tsv"]) == 0
+    assert main(["certify", *BASE, "--skip-misclassified", "--out", "skip.tsv"]) == 0
+    full, skip = read_results("full.tsv"), read_results("skip.tsv")
+    assert skip.config["skip_misclassified"] and "skip_misclassified" not in full.config
+    skipped = [r for r in skip.rows if math.isnan(r["p_lower"])]
+    assert skipped and all(r["prediction"] != r["label"] and math.isnan(r["radius"]) for r in skipped)
+    for a, b in zip(full.rows, skip.rows):
+        if not math.isnan(b["p_lower"]):
+            assert (a["prediction"], a["radius"]) == (b["prediction"], b["radius"])
+    f, s = json.loads((workdir / "full.json").read_text()), json.loads((workdir / "skip.json").read_text())
+    for key in ("accuracy", "average_certified_radius", "certified_accuracy"):
+        assert f[key] == s[key]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--radii", "0,0.5"], "--radii needs --sequential"),
+    (["--sequential", "--radii", "0.5,0.1"], "--radii must be finite, >= 0 and strictly increasing"),
+    (["--sequential", "--radii", "a,b"], "--radii must be comma-separated numbers, got 'a,b'"),
+    (["--sequential", "--rtol", "0"], "--rtol must be in (0, 1), got 0.0"),
+    (["--sequential", "--n-max", "0"], "--n-max must be >= 1, got 0"),
+    (["--sequential", "--growth", "1"], "--growth must be > 1, got 1.0"),
+    (["--sequential", "--futility", "1"], "--futility must be in (0, 1), got 1.0"),
+])
+def test_sequential_option_errors(workdir, capsys, args, message):
+    assert main(["certify", *BASE, *args, "--out", "e.tsv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rsmooth: error: ") and message in err
+    assert not (workdir / "e.tsv").exists()
