@@ -508,10 +508,10 @@ def exp2_l2_radius_k1(d: int, p):
     (t = sin(pi (p - 1/2)) and t = 2p - 1)."""
     d = _check_d(d, "exp2_l2_radius_k1", minimum=2)
     p = _check_p(p, "exp2_l2_radius_k1")
-    if d == 2:
-        return np.arctanh(np.sin(np.pi * (p - 0.5)))
-    if d == 3:
-        return 2.0 * np.arctanh(2.0 * (p - 0.5))
+    if d == 2:  # artanh(sin(pi (p - 1/2))) = -log(tan(pi (1 - p) / 2)), the latter accurate near p = 1
+        return np.where(p < 0.75, np.arctanh(np.sin(np.pi * (p - 0.5))), -np.log(np.tan(0.5 * np.pi * (1.0 - p))))
+    if d == 3:  # 2 artanh(2p - 1) = log(p / (1 - p))
+        return np.where(p < 0.75, 2.0 * np.arctanh(2.0 * (p - 0.5)), np.log(p / (1.0 - p)))
     a = 0.5 * (d - 1)
     x = special.betaincinv(a, a, 1.0 - p)  # in (0, 1/2)
     radius = 0.5 * (d - 1.0) * (np.log1p(-x) - np.log(x))  # = (d - 1) artanh(1 - 2x), without cancellation

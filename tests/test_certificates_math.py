@@ -186,7 +186,7 @@ def test_radial_phi_against_nested_quadrature(k, d):
 def test_laplace_linf_quad_matches_exact_piecewise_integral(d):
     phi = cm.phi_laplace_linf(d)
     p = np.concatenate([P_FIXED, _random_p(4, d)])
-    exact = cm.laplace_linf_radius(d, p)
+    exact = cm.laplace_linf_radius(d, p) / (1.0 - cm.LAPLACE_LINF_MARGIN)  # undo its rounding toward zero
     for pi, ex in zip(p, exact):
         value, err = cm.differential_radius(phi, pi)
         assert value == pytest.approx(ex, rel=1e-10)
@@ -275,7 +275,7 @@ def test_tables_monotone_and_norm_relations(d):
     p = _grid(150)
     r_lap_inf, e1 = cm.differential_table(cm.phi_laplace_linf(d), p)
     assert np.all(np.diff(r_lap_inf) > 0)
-    np.testing.assert_allclose(r_lap_inf, cm.laplace_linf_radius(d, p), rtol=1e-10)
+    np.testing.assert_allclose(r_lap_inf, cm.laplace_linf_radius(d, p), rtol=2e-10)  # its margin is 1e-10
     # Phi_linf <= d Phi_l1 = d u, so the linf radius is at least the l1 radius / d
     assert np.all(r_lap_inf - e1 >= cm.laplace_l1_radius(p) / d * (1 - 1e-12))
     for k in (0.5, 2.0):
