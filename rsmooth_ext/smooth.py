@@ -19,6 +19,7 @@ from ._ops import _check_int, check_input_ids, check_perturb_inputs, launch_pert
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
+from .top2 import certify_top2, top2_bounds
 
 ABSTAIN = -1
 
@@ -230,19 +231,28 @@ class CertifyResult:
     alpha: float
     noise: Noise
     adversary: str
+    # top2=True: upper confidence bound on the largest probability among all other classes (None otherwise)
+    p_upper_others: torch.Tensor | None = None
 
 
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
-            distributed: bool = False) -> CertifyResult:
+            distributed: bool = False, top2: bool = False) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
     RNG phase), give p_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A).
     The input abstains (prediction -1, radius 0) unless p_lower > 1/2; otherwise, with probability at least
     1 - alpha, the smoothed classifier predicts c_A everywhere within ``radius`` of the input, measured in
-    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``."""
+    ``adversary`` ('l0', 'l1', 'l2', 'linf'; default: the noise's natural one) -- see ``noise.certify``.
+
+    ``top2=True``: p_lower (at level alpha/2) and ``p_upper_others``, a simultaneous upper bound on the
+    probability of every other class (Bonferroni over the K - 1 others at alpha / (2 (K - 1))), hold together
+    with probability >= 1 - alpha; the input is certified when p_lower > p_upper_others, with the pA/pB
+    radius where the theory gives one (``rsmooth_ext.top2``; e.g. Cohen et al.'s Theorem 1 for Gaussian/l2)."""
+    if not isinstance(top2, bool):
+        raise TypeError(f"top2 must be a bool, got {top2!r}")
     alpha = _check_alpha(alpha)
     n0 = _check_int("n0", n0, 1)
     n = _check_int("n", n, 1)
@@ -261,10 +271,18 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     batch = selection.shape[0]
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
-    p_lower = clopper_pearson_lower(n_top, n, alpha)
-    certified = p_lower > 0.5
+    p_upper_others = None
+    if top2:
+        p_lower, p_upper_others = top2_bounds(estimation, top, alpha)
+        certified = p_lower > p_upper_others
+    else:
+        p_lower = clopper_pearson_lower(n_top, n, alpha)
+        certified = p_lower > 0.5
     radius = np.zeros(batch)
-    if certified.any():
+    if certified.any() and top2:
+        radius[certified] = certify_top2(noise, p_lower[certified], p_upper_others[certified], adversary,
+                                         dim=x[0].numel())
+    elif certified.any():
         radius[certified] = noise.certify(p_lower[certified], adversary, dim=x[0].numel())
     prediction = np.where(certified, top, ABSTAIN).astype(np.int64)
     device = x.device
@@ -280,6 +298,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         alpha=alpha,
         noise=noise,
         adversary=adversary,
+        p_upper_others=None if p_upper_others is None else torch.from_numpy(p_upper_others).to(device),
     )
 
 

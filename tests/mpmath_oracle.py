@@ -132,28 +132,28 @@ def expinf_l1(p, k, d):
 
 def exp2_l2_k1_differential(p, d):
     """(d - 1) artanh(t), P(w_1 > t) = 1 - p for w_1 the first coordinate of a uniform point on the sphere
-    of R^d (density c_d (1 - s^2)^((d-3)/2)), solved by bisection on mpmath quadratures."""
-    d = mpf(d)
-    log_c = mpmath.loggamma(d / 2) - mpmath.log(mpmath.pi) / 2 - mpmath.loggamma((d - 1) / 2)
-    scale = 1 / mpmath.sqrt(d)
+    of R^d (density c_d (1 - s^2)^((d-3)/2)): Newton's method on mpmath quadratures of that density,
+    started from scipy's value."""
+    d_mp = mpf(d)
+    log_c = mpmath.loggamma(d_mp / 2) - mpmath.log(mpmath.pi) / 2 - mpmath.loggamma((d_mp - 1) / 2)
+    scale = 1 / mpmath.sqrt(d_mp)
+
+    def density(s):
+        return mpmath.exp(log_c + (d_mp - 3) / 2 * mpmath.log1p(-s * s))
 
     def upper(t):
         marks = [t + j * scale for j in range(1, 40) if t + j * scale < 1]
-
-        def f(s):
-            return mpmath.exp(log_c + (d - 3) / 2 * mpmath.log1p(-s * s))
-
-        return mpmath.quad(f, [t] + marks + [mpf(1)])
+        return mpmath.quad(density, [t] + marks + [mpf(1)])
 
     target = 1 - mpf(p)
-    lo, hi = mpf(0), mpf(1)
-    for _ in range(120):
-        mid = (lo + hi) / 2
-        if upper(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-    return (d - 1) * mpmath.atanh(lo)
+    a = 0.5 * (d - 1)
+    t = mpf(1 - 2 * float(special.betaincinv(a, a, float(target))))
+    for _ in range(30):
+        step = (upper(t) - target) / density(t)
+        t += step
+        if abs(step) <= abs(t) * mpf(10) ** -32:
+            break
+    return (d_mp - 1) * mpmath.atanh(t)
 
 
 # ---- Laplace against linf: the piecewise-linear growth function, from its own binomial sums -----------
@@ -170,11 +170,12 @@ def _laplace_linf_pieces(d: int):
         c = c * (d - j) // (j + 1) if j < d else 0
     scale = mpf(2) ** -d
     pieces = []
-    for m in range(m0, m1 + 1):
-        tail = sum((mpf(coefficients[j]) for j in range(m + 1, m1 + 2)), mpf(0)) * scale
-        mean = sum((mpf((2 * j - d) * coefficients[j]) for j in range(m + 1, m1 + 2)), mpf(0)) * scale
+    tail = mean = mpf(0)  # sums over j > m, from the top down
+    for m in range(m1, m0 - 1, -1):
+        tail += mpf(coefficients[m + 1]) * scale
+        mean += mpf((2 * (m + 1) - d) * coefficients[m + 1]) * scale
         pieces.append((tail, mean, 2 * m - d))
-    return pieces
+    return pieces[::-1]
 
 
 def laplace_linf(p, d):
