@@ -59,6 +59,8 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     if certify_options:
         s.add_argument("--n0", type=int, default=defaults.get("n0", 100), help="selection samples")
         s.add_argument("--adversary", default=None, choices=ADVERSARIES, help="default: the noise's natural one")
+        s.add_argument("--top2", action="store_true",
+                       help="certify with a simultaneous upper bound on every other class (pA/pB radii)")
     s.add_argument("--n", "--num-samples", dest="n", type=int, default=defaults.get("n", 10000),
                    help="estimation samples (spell it --num-samples under torchrun, whose own options start with --n)")
     s.add_argument("--alpha", type=float, default=0.001, help="failure probability")
@@ -287,7 +289,8 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
                       distributed=distributed, channels_last=args.channels_last)
         if kind == "certify":
-            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
+            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, top2=args.top2,
+                          **common)
             prediction = int(res.prediction[0])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
                    "radius": float(res.radius[0]), "correct": int(prediction == label)}
