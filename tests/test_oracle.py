@@ -167,6 +167,6 @@ def test_exp2_k1_level_set_where_it_ships():
     for p in (0.9, 0.999, 1 - 1e-6):
         ours = noise.certify(p)
         levelset = cm.exp2_l2_levelset_radius(1.0, 784, p)
-        assert ours <= levelset * (1 + 1e-9)
+        assert ours <= levelset * (1 + 3e-9)  # exp2_l2_levelset_radius backs off 1e-9 below its root
         assert ours >= (1 - TIGHTNESS) * levelset
         assert ours >= float(exact(noise, "l2", p, 784)) * (1 - 2e-10)  # the differential value, less its margin
