@@ -69,6 +69,7 @@ __all__ = [
     "expinf_linf_radius_k1",
     "exp1_l1_radius_k1",
     "exp2_l2_radius_k1",
+    "exp2_l2_linear_radius",
     "exp2_l2_levelset_masses",
     "exp2_l2_levelset_radius",
     "exp2_l2_levelset_table",
@@ -521,6 +522,22 @@ def exp2_l2_radius_k1(d: int, p):
     t_low = special.erfinv(ratio) / math.sqrt(0.5 * (d - 3))
     near_half = t_low < min(1e-3, 1.0 / math.sqrt(d))
     return np.where(near_half, (d - 1.0) * np.arctanh(t_low), radius)
+
+
+def exp2_l2_linear_radius(k: float, d: int, p):
+    """Exp2(k, d) against l2 (d >= 2): the differential-method lower bound (p - 1/2) / Phi(1/2), valid since
+    the growth function is non-decreasing on (0, 1/2]. G = k rho^(k-1) w_1 (-grad log q = k rho^(k-1) w), so
+    Phi(1/2) = E[G 1{G > 0}] = k E[rho^(k-1)] E[w_1 1{w_1 > 0}] = k poch(d/k, 1 - 1/k) c_d / (d - 1), with
+    c_d = Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2)). G is symmetric with a density at 0, so Phi is flat at
+    u = 1/2 and the bound is tight to second order as p -> 1/2: it covers the p below the first radius of a
+    level-set table. Vectorised over p."""
+    k, d = _check_k_d(k, d, "exp2_l2_linear_radius")
+    if d < 2:
+        raise ValueError("exp2_l2_linear_radius: d must be >= 2")
+    p = _check_p(p, "exp2_l2_linear_radius")
+    c_d = float(special.poch(0.5 * (d - 1), 0.5)) / math.sqrt(math.pi)
+    phi_half = k * float(special.poch(d / k, 1.0 - 1.0 / k)) * c_d / (d - 1.0)
+    return (p - 0.5) / phi_half
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -159,7 +159,11 @@ def _exp2_l2(noise, p, d):
         if ("exp2", "l2", d, 1.0) in SHIPPED:  # the exact level set, where a table ships, is up to 0.14% larger
             radius = np.maximum(radius, _table("exp2", "l2")(noise, p, d))
         return radius
-    return _table("exp2", "l2")(noise, p, d)
+    table = _table("exp2", "l2")(noise, p, d)
+    if d == 1:
+        return table
+    linear = round_down(noise.lambd * cm.exp2_l2_linear_radius(noise.k, d, p), SPECIAL_FUNCTION_MARGIN)
+    return np.maximum(table, linear)  # the level-set grid starts at 1e-3 of its last radius
 
 
 # family -> adversary -> (radius function, needs d)

@@ -170,3 +170,19 @@ def test_exp2_k1_level_set_where_it_ships():
         assert ours <= levelset * (1 + 3e-9)  # exp2_l2_levelset_radius backs off 1e-9 below its root
         assert ours >= (1 - TIGHTNESS) * levelset
         assert ours >= float(exact(noise, "l2", p, 784)) * (1 - 2e-10)  # the differential value, less its margin
+
+
+def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
+    """Exp2(k not in {1, 2}): below the quad-verified level-set radius everywhere; near p = 1/2 (below the
+    level-set grid) the linear differential bound (p - 1/2) / Phi(1/2) is tight."""
+    monkeypatch.setattr(tables, "LEVELSET_POINTS", 40)  # a coarse grid keeps the test fast; same code path
+    noise = rs.Exp2(dim=64, k=4.0, lambd=1.3)
+    for p in (0.5 + 1e-9, 0.5 + 1e-6, 0.5001, 0.51, 0.8, 0.999, 1 - 1e-7):
+        ours = noise.certify(p)
+        levelset = 1.3 * cm.exp2_l2_levelset_radius(4.0, 64, p)
+        # exp2_l2_levelset_radius backs off below its root until quad verifies it: 1e-9 relative, but up to
+        # 1e-4 at p = 1/2 + 1e-9, where it cannot referee the linear bound (a differential-method radius,
+        # below the exact one by the theory) more finely than that
+        assert 0 < ours <= levelset * (1 + (3e-9 if p >= 0.5001 else 2e-4))
+        if p <= 0.5001:
+            assert ours >= (1 - TIGHTNESS) * levelset
