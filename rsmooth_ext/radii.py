@@ -1,7 +1,8 @@
 """Certified radii: for each noise family, the adversaries it has a direct guaranteed certificate
 against, and valid conversions to the other norms. Given a lower bound p on the top-class probability,
 the radius is the distance within which the smoothed classifier's prediction cannot change. All math in
-float64; p <= 1/2 gives 0. Derivations: docs/certificates.md.
+float64, in float-safe forms, and every radius is rounded toward zero by a margin that covers its
+evaluation error (margins.py; docs/certificates.md, "Margin policy"); p <= 1/2 gives 0.
 
 Direct certificates (lambda is the spec's scale, d the number of elements per input):
 
@@ -9,24 +10,28 @@ Direct certificates (lambda is the spec's scale, d the number of elements per in
 * Laplace, l1: -lambda * log(2 (1 - p)) (Teng et al. 2020; Yang et al. 2020).
   l_inf: the differential-method table (Yang et al. 2020); ``laplace_linf_approximate`` is the Gaussian
   approximation lambda * Phi^-1(p) / sqrt(d) -- *not* a guaranteed certificate, never used by default.
-* Uniform (cube), l1: 2 lambda (p - 1/2); l_inf: 2 lambda (1 - (3/2 - p)^(1/d)) (Yang et al. 2020).
+* Uniform (cube), l1: 2 lambda (p - 1/2); l_inf: 2 lambda (1 - (3/2 - p)^(1/d)) (Yang et al. 2020), evaluated
+  as -2 lambda expm1(log1p(1/2 - p) / d).
 * Lomax(k), l1: lambda (2p - 1)/k * 2F1(1, k/(k+1); k/(k+1) + 1; (2p - 1)^(1 + 1/k)) (Yang et al. 2020).
 * UniformBall, l2: the distance at which two balls of radius lambda overlap in a fraction 3/2 - p of their
-  volume, 2 lambda sqrt(1 - I^-1_{(d+1)/2, 1/2}(3/2 - p)).
+  volume, 2 lambda sqrt(1 - I^-1_{(d+1)/2, 1/2}(3/2 - p)) = 2 lambda sqrt(I^-1_{1/2, (d+1)/2}(p - 1/2)).
 * Masking(keep), l0: the largest integer R with p > 1/2 + 1 - (1 - keep)^R (the mass an adversary
-  changing R coordinates can move is the chance that one of them is kept); the spec's union bound
-  R * keep gives the smaller ``masking_l0_union_bound``.
-* ExpInf(k), l1: 2 lambda (p - 1/2) Gamma(d/k + 1) / Gamma((d - 1)/k + 1) (closed form, every k);
+  changing R coordinates can move is the chance that one of them is kept), decided by a float-safe test
+  with an ulp margin; the spec's union bound R * keep gives the smaller ``masking_l0_union_bound``.
+* ExpInf(k), l1: 2 lambda (p - 1/2) Gamma(d/k + 1) / Gamma((d - 1)/k + 1) (closed form, every k) up to
+  p* = 1 - 1/(2d), plus the kink term R_linf(1 - d (1 - p)) above it;
   l_inf: -lambda log(2 (1 - p)) for k = 1, the differential-method table otherwise.
 * Exp1(k), l1: -lambda log(2 (1 - p)) for k = 1, the differential-method table otherwise.
 * Exp2(k), l2: the closed form lambda (d - 1)/2 log((1 - x)/x), x = I^-1_{(d-1)/2,(d-1)/2}(1 - p) for k = 1;
-  (lambda / sqrt 2) Phi^-1(p) for k = 2 (a Gaussian); the level-set (Neyman-Pearson) table otherwise.
+  with the level-set table where one ships (d = 784; up to 0.14% larger); (lambda / sqrt 2) Phi^-1(p) for
+  k = 2 (a Gaussian); otherwise the level-set (Neyman-Pearson) table, with the linear differential bound
+  (p - 1/2) / Phi(1/2) below its grid.
 
 Conversions: a radius R certified in norm a is also certified in norm b at R / C(a, b), with
 C(a, b) = max ||delta||_a / ||delta||_b over delta != 0 in R^d: C(l2, l1) = C(linf, l1) = C(linf, l2) = 1,
 C(l1, l2) = C(l2, linf) = sqrt(d), C(l1, linf) = d. Every such conversion is itself a valid certificate (the
-b-ball of radius R / C(a, b) lies inside the a-ball of radius R); for an adversary without a direct
-certificate the best of the conversions is returned. l0 has no conversions.
+b-ball of radius R / C(a, b) lies inside the a-ball of radius R); every pair returns the max over its direct
+certificate and all conversions (those that need d only when d is known). l0 has no conversions.
 """
 
 from __future__ import annotations
@@ -219,8 +224,9 @@ def certify(noise, p_lower, adversary: str | None = None, dim: int | None = None
     """Certified radius of ``noise`` against ``adversary`` ('l0', 'l1', 'l2', 'linf'; default the noise's
     natural one) at top-class probability lower bound(s) ``p_lower`` (float or tensor, in [0, 1]).
     ``dim`` (elements per input) is required where the radius depends on it, and must equal the spec's
-    own ``dim`` where it has one. For an adversary without a direct certificate the best valid conversion
-    from the noise's direct ones (norm inequalities; see the module docstring) is returned. Returns a float
+    own ``dim`` where it has one. The result is the max over the direct certificate (if any) and every valid
+    conversion from the noise's other direct ones (norm inequalities; see the module docstring), rounded
+    toward zero by the margin policy. Returns a float
     for a float, a float64 tensor for a tensor (on its device); 0 wherever p_lower <= 1/2."""
     adversary = noise.natural_adversary if adversary is None else adversary
     if adversary not in ADVERSARIES:
