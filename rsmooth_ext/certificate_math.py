@@ -70,6 +70,8 @@ __all__ = [
     "exp1_l1_radius_k1",
     "exp2_l2_radius_k1",
     "exp2_l2_linear_radius",
+    "exp2_l2_growth_nodes",
+    "concave_tangent_radii",
     "exp2_l2_levelset_masses",
     "exp2_l2_levelset_radius",
     "exp2_l2_levelset_table",
@@ -718,15 +720,20 @@ class _Exp2LevelSet:
 
     # -- adaptive quad integrals ----------------------------------------------------------------------
     def _integrate(self, conditional, r, c, rtol):
-        """E[conditional(rho)] by quad in z (U = Q_Gamma(Phi_N(z)), weight phi_N(z)) on [-40, 40] (the mass
-        outside is below 1e-300), split at the integers in [-9, 9] and at the kinks."""
+        """E[conditional(rho)] for the level-set masses (kinks where {T = c} crosses the e_1 axis)."""
+        return self.expectation(lambda rho, U: conditional(rho, U, r, c), self.kink_rhos(r, c), rtol)
+
+    def expectation(self, function, kink_rhos, rtol):
+        """E[function(rho, U)] by quad in z (U = Q_Gamma(Phi_N(z)), weight phi_N(z)) on [-40, 40] (the mass
+        outside is below 1e-300), split at the integers in [-9, 9] and at the z of ``kink_rhos``. Returns
+        (value, summed quad error estimate)."""
         k = self.k
 
         def integrand(z):
             U = float(self._quantile_z(np.array(z)))
-            return float(conditional(U ** (1.0 / k), U, r, c)) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+            return float(function(U ** (1.0 / k), U)) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
-        kinks = [self._z_of_U(rho**k) for rho in self.kink_rhos(r, c)]
+        kinks = [self._z_of_U(rho**k) for rho in kink_rhos]
         cuts = np.unique(np.concatenate([np.arange(-9.0, 10.0), [z for z in kinks if -40 < z < 40]]))
         edges = np.concatenate([[-40.0], cuts, [40.0]])
         total = err = 0.0
@@ -766,6 +773,74 @@ class _Exp2LevelSet:
         b = self.c_bound(r)
         tol = 1e-40 * self.c_typical(r)
         return optimize.brentq(lambda c: self.cdf_fast(r, c) - target, -b, b, xtol=tol, rtol=1e-15, maxiter=400)
+
+
+def exp2_l2_growth_nodes(k: float, d: int, taus, *, rtol: float = 1e-11):
+    """The growth function of Exp2(k, d) against l2 (lambda = 1, d >= 2, k != 1) at thresholds ``taus``
+    (>= 0): G = k rho^(k-1) w_1 (-grad log q = k rho^(k-1) w; rotation invariance, v = e_1), and for each
+    tau, u = P(G > tau) and Phi = E[G 1{G > tau}] (the top-u mean, so Phi(u) has slope tau there):
+
+        P(G > tau | rho) = I_{(1-s)/2}(a, a),  E[G 1{G > tau} | rho] = k rho^(k-1) c_d (1 - s^2)^((d-1)/2) / (d-1),
+
+    s = tau / (k rho^(k-1)) (both 0 for s >= 1), a = (d-1)/2. Integrated over rho with quad in z (as the
+    level-set masses), split where s = 1. Returns float64 arrays (u, Phi, u_err, Phi_err)."""
+    k, d = _check_k_d(k, d, "exp2_l2_growth_nodes")
+    if d < 2 or k == 1.0:
+        raise ValueError("exp2_l2_growth_nodes: needs d >= 2 and k != 1 (k = 1 has a closed form)")
+    ls = _Exp2LevelSet(k, d)
+    a = 0.5 * (d - 1)
+    log_mean = float(special.gammaln(d / 2.0) - 0.5 * math.log(math.pi) - special.gammaln(a) - math.log(d - 1.0))
+    out = np.zeros((4, np.size(taus)))
+    for i, tau in enumerate(np.asarray(taus, dtype=np.float64).ravel()):
+        kink = [(tau / k) ** (1.0 / (k - 1.0))] if tau > 0 else []
+
+        def slope(rho):
+            rho = float(rho)
+            if rho == 0.0:
+                return 0.0 if k > 1 else math.inf
+            return k * rho ** (k - 1.0) if rho < math.inf else (math.inf if k > 1 else 0.0)
+
+        def ratio(g, tau):
+            return 0.0 if tau == 0 else (tau / g if 0 < g < math.inf else (math.inf if g == 0 else 0.0))
+
+        def tail(rho, U, tau=tau):
+            s = ratio(slope(rho), tau)
+            return special.betainc(a, a, 0.5 * (1.0 - s)) if s < 1.0 else 0.0
+
+        def mean(rho, U, tau=tau):
+            g = slope(rho)
+            s = ratio(g, tau)
+            return g * math.exp(log_mean + a * math.log1p(-s * s)) if s < 1.0 and math.isfinite(g) else 0.0
+
+        out[0, i], out[2, i] = ls.expectation(tail, kink, rtol)
+        out[1, i], out[3, i] = ls.expectation(mean, kink, rtol)
+    return tuple(out)
+
+
+def concave_tangent_radii(u, phi, tau) -> np.ndarray:
+    """Differential-method radii R_j >= integral_{u_j}^{1/2} du / Phi(u) from upper bounds of a concave,
+    non-decreasing growth function: ``phi[j]`` bounds Phi(u[j]) from above and ``tau[j] >= 0`` is its slope
+    there (u decreasing from u[0] = 1/2). Concavity puts Phi below every tangent T_j(u) = phi_j +
+    tau_j (u - u_j), so on [u_{j+1}, u_j] the integrand 1/Phi is at least 1/min(T_j, T_{j+1}), integrated
+    exactly (log1p(tau dU / T) / tau) on the two sides of the tangents' crossing."""
+    u, phi, tau = (np.asarray(x, dtype=np.float64) for x in (u, phi, tau))
+
+    def piece(j, lo, hi):  # integral_lo^hi du / T_j(u)
+        start = phi[j] + tau[j] * (lo - u[j])
+        width = hi - lo
+        if width <= 0:
+            return 0.0
+        return width / start if tau[j] == 0 else math.log1p(tau[j] * width / start) / tau[j]
+
+    radii = np.zeros(u.size)
+    for j in range(u.size - 1):
+        lo, hi = u[j + 1], u[j]
+        slope_gap = tau[j + 1] - tau[j]
+        cross = (phi[j] - tau[j] * u[j] - phi[j + 1] + tau[j + 1] * u[j + 1]) / slope_gap if slope_gap else hi
+        cross = min(max(cross, lo), hi)
+        # T_{j+1} <= T_j left of the crossing (it has the larger slope), T_j right of it
+        radii[j + 1] = radii[j] + piece(j + 1, lo, cross) + piece(j, cross, hi)
+    return radii
 
 
 def exp2_l2_levelset_masses(k: float, d: int, r: float, c: float, *, method: str = "quad"):

@@ -24,8 +24,8 @@ Direct certificates (lambda is the spec's scale, d the number of elements per in
 * Exp1(k), l1: -lambda log(2 (1 - p)) for k = 1, the differential-method table otherwise.
 * Exp2(k), l2: the closed form lambda (d - 1)/2 log((1 - x)/x), x = I^-1_{(d-1)/2,(d-1)/2}(1 - p) for k = 1;
   with the level-set table where one ships (d = 784; up to 0.14% larger); (lambda / sqrt 2) Phi^-1(p) for
-  k = 2 (a Gaussian); otherwise the level-set (Neyman-Pearson) table, with the linear differential bound
-  (p - 1/2) / Phi(1/2) below its grid.
+  k = 2 (a Gaussian); otherwise the max of the level-set (Neyman-Pearson) table, exact on its radius grid,
+  and the differential-method table (concave tangent bounds of the growth function).
 
 Conversions: a radius R certified in norm a is also certified in norm b at R / C(a, b), with
 C(a, b) = max ||delta||_a / ||delta||_b over delta != 0 in R^d: C(l2, l1) = C(linf, l1) = C(linf, l2) = 1,
@@ -168,7 +168,9 @@ def _exp2_l2(noise, p, d):
     if d == 1:
         return table
     linear = round_down(noise.lambd * cm.exp2_l2_linear_radius(noise.k, d, p), SPECIAL_FUNCTION_MARGIN)
-    return np.maximum(table, linear)  # the level-set grid starts at 1e-3 of its last radius
+    differential = noise.lambd * get_table("exp2", "l2", d, noise.k, method="differential").lookup(p)
+    # the level set is exact on its radius grid; the differential bound is continuous in p (tight near 1/2)
+    return np.maximum(np.maximum(table, linear), differential)
 
 
 # family -> adversary -> (radius function, needs d)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import json
 import os
 import sys
@@ -54,6 +55,7 @@ LEVELSET_SPAN = 1e-3  # the level-set radius grid is geometric from LEVELSET_SPA
 LEVELSET_K1_POINTS = 2500
 LEVELSET_K1_SPAN = 0.2
 INTEGRATION_RTOL = 1e-10
+EXP2_TAU_POINTS = 800  # thresholds of the Exp2 differential table (k not in {1, 2})
 # relative error bound of the growth function's float evaluation (measured below 2e-13 against mpmath at
 # d <= 150528, tests/test_oracle.py; see docs/certificates.md, margin policy)
 PHI_RTOL = 1e-10
@@ -97,34 +99,42 @@ class Table:
         return np.where(p > 0.5, np.maximum(np.maximum(from_below, from_above), 0.0), 0.0)
 
 
-def expected_header(family: str, adversary: str, d: int, k: float | None) -> dict:
+def expected_header(family: str, adversary: str, d: int, k: float | None, method: str | None = None) -> dict:
     return {
         "format": FORMAT_VERSION,
         "family": family,
         "adversary": adversary,
         "d": int(d),
         "k": None if k is None else float(k),
-        "method": TABLE_PAIRS[(family, adversary)],
+        "method": method or TABLE_PAIRS[(family, adversary)],
         "p_max": P_MAX,
         "lambda": 1.0,
     }
 
 
-def file_name(family: str, adversary: str, d: int, k: float | None) -> str:
+def file_name(family: str, adversary: str, d: int, k: float | None, method: str | None = None) -> str:
     k_part = "" if k is None else f"-k{float(k):.6g}"
-    return f"{family}-{adversary}-d{int(d)}{k_part}.npz"
+    method_part = "" if method in (None, TABLE_PAIRS[(family, adversary)]) else f"-{method}"
+    return f"{family}-{adversary}-d{int(d)}{k_part}{method_part}.npz"
 
 
 _MEMORY: dict[tuple, Table] = {}
 
 
-def get_table(family: str, adversary: str, d: int, k: float | None = None, *, progress: bool = True) -> Table:
+def get_table(family: str, adversary: str, d: int, k: float | None = None, *, progress: bool = True,
+              method: str | None = None) -> Table:
     """The table for (family, adversary, d, k): from memory, the shipped files, the user cache, or
-    computed now (and cached)."""
+    computed now (and cached). ``method``: the pair's own (default) or 'differential' for Exp2/l2 (the
+    differential-method bound that complements its level-set table)."""
     if (family, adversary) not in TABLE_PAIRS:
         raise ValueError(f"no radius table for {family}/{adversary}; tables exist for "
                          + ", ".join(f"{f}/{a}" for f, a in TABLE_PAIRS))
-    key = (family, adversary, int(d), None if k is None else float(k))
+    if method not in (None, TABLE_PAIRS[(family, adversary)]) and (family, adversary, method) != ("exp2", "l2",
+                                                                                                    "differential"):
+        raise ValueError(f"method for {family}/{adversary} must be {TABLE_PAIRS[(family, adversary)]!r}, "
+                         f"got {method!r}")
+    method = None if method == TABLE_PAIRS[(family, adversary)] else method
+    key = (family, adversary, int(d), None if k is None else float(k), method)
     if key in _MEMORY:
         return _MEMORY[key]
     header = expected_header(*key)
@@ -187,10 +197,14 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="pt", disable=not enabled or not sys.stderr.isatty(), leave=False)
 
 
-def compute_table(family: str, adversary: str, d: int, k: float | None, *, progress: bool = True) -> Table:
-    header = expected_header(family, adversary, d, k)
-    desc = f"rsmooth_ext: radius table {file_name(family, adversary, d, k)[:-4]}"
-    if header["method"] == "differential" or d == 1:
+def compute_table(family: str, adversary: str, d: int, k: float | None, method: str | None = None, *,
+                  progress: bool = True) -> Table:
+    header = expected_header(family, adversary, d, k, method)
+    desc = f"rsmooth_ext: radius table {file_name(family, adversary, d, k, method)[:-4]}"
+    if family == "exp2" and header["method"] == "differential" and d > 1:
+        p, radius, phi, phi_half, error, phi_rtol = _exp2_differential(d, k, progress, desc)
+        header.update(phi_half=phi_half, phi_rtol=phi_rtol)
+    elif header["method"] == "differential" or d == 1:
         p, radius, phi, phi_half, error = _differential(family, d, k, progress, desc)
         header.update(phi_half=phi_half, phi_rtol=PHI_RTOL)
     else:
@@ -223,6 +237,32 @@ def _differential(family, d, k, progress, desc):
         radius = (np.cumsum(pieces) - np.cumsum(errors)) * (1.0 - PHI_RTOL)
         error = float(np.sum(errors))
     return p, _sound_monotone(radius), np.asarray(phi(1.0 - p), dtype=np.float64), float(phi(0.5)), error
+
+
+def _exp2_differential(d, k, progress, desc):
+    """Exp2(k) vs l2 by the differential method: the growth function at EXP2_TAU_POINTS thresholds tau
+    (uniform up to where P(G > tau) < (1 - P_MAX) / 2), integrated with the concave tangent bounds. The
+    nodes' quad errors inflate Phi (an error e_u of u moves Phi by at most tau e_u), then PHI_RTOL."""
+    scale = k * math.sqrt(float(special.poch(d / k, 2.0 - 2.0 / k)) / d)  # std of G = k rho^(k-1) w_1
+    top = 8.0 * scale
+    while cm.exp2_l2_growth_nodes(k, d, [top])[0][0] > 0.5 * (1.0 - P_MAX):
+        top *= 1.5
+    tau = np.linspace(0.0, top, EXP2_TAU_POINTS)
+    u, phi, u_err, phi_err = np.empty_like(tau), np.empty_like(tau), np.empty_like(tau), np.empty_like(tau)
+    with _progress(tau.size, desc, progress) as bar:
+        for i, t in enumerate(tau):
+            u[i], phi[i], u_err[i], phi_err[i] = (x[0] for x in cm.exp2_l2_growth_nodes(k, d, [t]))
+            bar.update(1)
+    keep = np.concatenate([[True], np.diff(u) < 0]) & (u > 0) & (phi > 0)
+    u, phi, tau, u_err, phi_err = u[keep], phi[keep], tau[keep], u_err[keep], phi_err[keep]
+    u[0] = 0.5  # tau = 0: exactly half the mass (G is symmetric with no atom)
+    slack = phi_err + np.concatenate([[0.0], tau[:-1]]) * u_err  # |Phi(u_j) - phi_j| <= this
+    upper = (phi + slack) * (1.0 + PHI_RTOL)
+    radius = cm.concave_tangent_radii(u, upper, tau)[1:]
+    phi_rtol = float(np.max(slack / phi)) + PHI_RTOL
+    # p_j rounded up, so that 1 - p_j <= u_j and R_j (the integral from u_j) stays below R(p_j)
+    return (np.nextafter(1.0 - u[1:], 2.0), _sound_monotone(radius), phi[1:], float(phi[0]), float(np.max(slack)),
+            max(phi_rtol, PHI_RTOL))
 
 
 def _levelset(d, k, progress, desc):
