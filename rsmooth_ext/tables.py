@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
