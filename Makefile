@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.14.1
-PIP_DEPS = $(TORCH) torchvision==0.29.1 numpy scipy tqdm pytest ninja "setuptools>=64" wheel scikit-learn matplotlib
+PIP_DEPS = $(TORCH) torchvision==0.29.1 numpy scipy tqdm pytest ninja "setuptools>=64" wheel scikit-learn matplotlib mpmath hypothesis
 SOURCES = setup.py pyproject.toml $(wildcard csrc/*.* csrc/*/*.* rsmooth_ext/*.py rsmooth_ext/*/*.py)
 PY = $(VENV)/bin/python
 

@@ -41,6 +41,7 @@ Public functions (all for lambda = 1):
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -48,8 +49,11 @@ from collections.abc import Callable
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
+from .margins import round_down as _round_down
+
 __all__ = [
     "differential_radius",
+    "differential_pieces",
     "differential_table",
     "phi_gaussian",
     "phi_laplace_l1",
@@ -65,6 +69,9 @@ __all__ = [
     "expinf_linf_radius_k1",
     "exp1_l1_radius_k1",
     "exp2_l2_radius_k1",
+    "exp2_l2_linear_radius",
+    "exp2_l2_growth_nodes",
+    "concave_tangent_radii",
     "exp2_l2_levelset_masses",
     "exp2_l2_levelset_radius",
     "exp2_l2_levelset_table",
@@ -165,18 +172,12 @@ def differential_radius(phi: PhiFunction, p, *, rtol: float = 1e-10):
     return values, errors
 
 
-def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10, on_piece: Callable[[], None] | None = None):
-    """Cumulative differential-method radii R(p_i) = integral_{1-p_i}^{1/2} du / Phi(u) on an increasing
-    grid 1/2 < p_1 < p_2 < ... < 1 (see :func:`differential_radius`).
-
-    Each piece integral_{1-p_i}^{1-p_{i-1}} du / Phi(u) (with p_0 = 1/2) is computed separately with quad
-    and the radii are their cumulative sums, so the table is non-decreasing by construction (every piece
-    is >= 0 since Phi > 0).
-
-    Returns ``(radii, abserr)``: a float64 array of the grid's shape and the sum of quad's error
-    estimates over all pieces (a float). Every entry's own error is at most ``abserr``, so
-    ``radii - abserr`` (clipped at 0) is a sound table. ``on_piece`` (optional) is called after each piece
-    (a progress bar's update)."""
+def differential_pieces(phi: PhiFunction, p_grid, *, rtol: float = 1e-10,
+                        on_piece: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The pieces integral_{1-p_i}^{1-p_{i-1}} du / Phi(u) (p_0 = 1/2) of the differential-method radius on
+    an increasing grid 1/2 < p_1 < p_2 < ... < 1, each computed separately with quad, and quad's error
+    estimate of each: ``(pieces, errors)``, float64 arrays of the grid's shape (pieces clipped at 0).
+    ``on_piece`` (optional) is called after each piece (a progress bar's update)."""
     p = _check_p(p_grid, "differential_table")
     if p.ndim != 1 or p.size == 0:
         raise ValueError("differential_table: p_grid must be a non-empty 1-d array")
@@ -184,14 +185,29 @@ def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10, on_piec
         raise ValueError("differential_table: p_grid must be strictly increasing")
     edges = np.concatenate([[0.5], 1.0 - p])  # exact, decreasing
     pieces = np.empty(p.size)
-    total_err = 0.0
+    errors = np.empty(p.size)
     for i in range(p.size):
-        value, err = _integrate_inverse_phi(phi, float(edges[i + 1]), float(edges[i]), rtol)
+        value, errors[i] = _integrate_inverse_phi(phi, float(edges[i + 1]), float(edges[i]), rtol)
         pieces[i] = max(value, 0.0)
-        total_err += err
         if on_piece is not None:
             on_piece()
-    return np.cumsum(pieces), float(total_err)
+    return pieces, errors
+
+
+def differential_table(phi: PhiFunction, p_grid, *, rtol: float = 1e-10, on_piece: Callable[[], None] | None = None):
+    """Cumulative differential-method radii R(p_i) = integral_{1-p_i}^{1/2} du / Phi(u) on an increasing
+    grid 1/2 < p_1 < p_2 < ... < 1 (see :func:`differential_radius`).
+
+    Each piece integral_{1-p_i}^{1-p_{i-1}} du / Phi(u) (with p_0 = 1/2) is computed separately with quad
+    (:func:`differential_pieces`) and the radii are their cumulative sums, so the table is non-decreasing by
+    construction (every piece is >= 0 since Phi > 0).
+
+    Returns ``(radii, abserr)``: a float64 array of the grid's shape and the sum of quad's error
+    estimates over all pieces (a float). Every entry's own error is at most ``abserr``, so
+    ``radii - abserr`` (clipped at 0) is a sound table. ``on_piece`` (optional) is called after each piece
+    (a progress bar's update)."""
+    pieces, errors = differential_pieces(phi, p_grid, rtol=rtol, on_piece=on_piece)
+    return np.cumsum(pieces), float(errors.sum())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -219,6 +235,36 @@ def phi_laplace_l1() -> PhiFunction:
     return phi
 
 
+def _binomial_half_tails(d: int, m0: int, m1: int) -> tuple[np.ndarray, np.ndarray]:
+    """For B ~ Binomial(d, 1/2), B' ~ Binomial(d - 1, 1/2) and m = m0 ... m1: P(B > m) and
+    (d/2) P(B' = m), each correctly rounded (error <= 1/2 ulp), except the last tail P(B > m1), which is
+    a lower bound (its sum stops at terms below 2^-64 of it). Exact integer arithmetic: binomial coefficients and their
+    suffix sums are Python integers, divided once by 2^d (Python's int / int is correctly rounded).
+    scipy's bdtrc has ~2e-10 relative error at d = 150528, which is why this exists."""
+    last, j = 0, m1 + 1
+    coefficient = math.comb(d, j) if j <= d else 0  # C(d, j); the terms decrease geometrically
+    while coefficient and coefficient << 64 > last:
+        last += coefficient
+        coefficient = coefficient * (d - j) // (j + 1)
+        j += 1
+    above = [last]  # above[i] = sum_{j > m0 + i} C(d, j) = 2^d P(B > m0 + i), built from the top down
+    coefficient = math.comb(d, m1)
+    for m in range(m1, m0, -1):  # coefficient = C(d, m)
+        above.append(above[-1] + coefficient)
+        coefficient = coefficient * m // (d - m + 1)
+    above.reverse()
+    denominator = 1 << d
+    tails = np.array([a / denominator for a in above], dtype=np.float64)
+    if d == 1:
+        return tails, np.where(np.arange(m0, m1 + 1) == 0, 0.5, 0.0)
+    coefficient = math.comb(d - 1, m0)  # (d/2) C(d - 1, m) / 2^(d - 1) = d C(d - 1, m) / 2^d
+    means = []
+    for m in range(m0, m1 + 1):
+        means.append(d * coefficient / denominator)
+        coefficient = coefficient * (d - 1 - m) // (m + 1)
+    return tails, np.array(means, dtype=np.float64)
+
+
 class _LaplaceLinfTable:
     """Pieces of the Laplace/linf growth function (see :func:`phi_laplace_linf`).
 
@@ -230,19 +276,15 @@ class _LaplaceLinfTable:
 
     def __init__(self, d: int):
         self.d = d
-        m0 = d // 2  # S_{m0} >= 1/2 > S_{m0 + 1} (up to rounding at odd d, where S_{m0+1} = 1/2)
-        m1 = min(d, m0 + int(20.0 * math.sqrt(d)) + 20)  # S_{m1} < 1e-80 unless m1 = d
-        m = np.arange(m0, m1 + 1, dtype=np.float64)
-        S_next = special.bdtrc(m, d, 0.5)  # P(B > m) = S_{m+1}
-        if d > 1:
-            E_next = 0.5 * d * stats.binom.pmf(m, d - 1, 0.5)  # E_{m+1}
-        else:
-            E_next = np.where(m == 0, 0.5, 0.0)
+        m0 = d // 2  # S_{m0} >= 1/2 >= S_{m0 + 1} (equality at odd d)
+        m1 = min(d, m0 + int(10.0 * math.sqrt(d)) + 20)  # S_{m1} < 1e-80 unless m1 = d
+        S_next, E_next = _binomial_half_tails(d, m0, m1)
         self.lo = S_next  # lower end of piece j
         self.hi = np.minimum(np.concatenate([[0.5], S_next[:-1]]), 0.5)  # upper end, clipped at 1/2
-        self.slope = 2.0 * m - d
+        self.slope = 2.0 * np.arange(m0, m1 + 1, dtype=np.float64) - d
         self.base = E_next
-        self.min_u = float(S_next[-1])
+        # the last tail P(B > m1) is exact (0) when m1 = d, else only a lower bound below 1e-80: stop at S_{m1}
+        self.min_u = float(S_next[-1] if m1 == d else S_next[-2])
 
     def piece(self, u):
         """Index j of the piece with lo_j <= u (< hi_j); lo is decreasing."""
@@ -266,6 +308,11 @@ class _LaplaceLinfTable:
         return (u_to - u_from) / a * ratio
 
 
+@functools.lru_cache(maxsize=8)
+def _laplace_linf_table(d: int) -> _LaplaceLinfTable:
+    return _LaplaceLinfTable(d)  # exact integer tails: ~1 s at d = 150528, so built once per d
+
+
 def phi_laplace_linf(d: int) -> PhiFunction:
     """I.i.d. Laplace(0, 1) in R^d against linf. -grad log q(eps) = sign(eps); Phi_v is convex in v and the
     noise is invariant under coordinate sign flips, so the sup over the linf ball is at v = (1, ..., 1):
@@ -278,7 +325,7 @@ def phi_laplace_linf(d: int) -> PhiFunction:
     of 1/Phi has the exact evaluation :func:`laplace_linf_radius`. Defined for u > P(B > m1),
     m1 = min(d, floor(d/2) + 20 sqrt(d) + 20): that bound is below 1e-80 (or 0), far below any 1 - p."""
     d = _check_d(d, "phi_laplace_linf")
-    tab = _LaplaceLinfTable(d)
+    tab = _laplace_linf_table(d)
 
     def phi(u):
         return tab.phi(u)
@@ -287,15 +334,23 @@ def phi_laplace_linf(d: int) -> PhiFunction:
     return phi
 
 
+# relative error bound of laplace_linf_radius's float evaluation (docs/certificates.md, margin policy): the
+# tails are correctly rounded, each piece is accurate to a few hundred ulp (the width hi - lo of a piece is
+# a difference of nearby tails), and the sum of positive pieces adds an ulp per piece: < 1e-12 in all.
+LAPLACE_LINF_MARGIN = 1e-10
+
+
 def laplace_linf_radius(d: int, p):
     """Exact value of the Laplace/linf differential-method radius integral_{1-p}^{1/2} du / Phi(u) with Phi
     from :func:`phi_laplace_linf` (lambda = 1). Phi is linear, A + b (u - u0), on each piece between
     consecutive binomial tail probabilities, where the integral of 1/Phi is log1p(b (u1 - u0) / A) / b
-    ((u1 - u0) / A for b = 0); the pieces are summed. A lower bound on the exact linf certificate (the
-    differential method), and at least the l1-derived radius -log(2(1-p)) / d. Vectorised over p."""
+    ((u1 - u0) / A for b = 0); the pieces are summed, and the sum is rounded toward zero by
+    ``LAPLACE_LINF_MARGIN`` (relative), which covers its float error. A lower bound on the exact linf
+    certificate (the differential method), and at least the l1-derived radius -log(2(1-p)) / d. Vectorised
+    over p."""
     d = _check_d(d, "laplace_linf_radius")
     p = _check_p(p, "laplace_linf_radius")
-    tab = _LaplaceLinfTable(d)
+    tab = _laplace_linf_table(d)
     u = 1.0 - p
     if (u <= tab.min_u).any():
         raise ValueError("laplace_linf_radius: p too close to 1 for the tabulated range")
@@ -304,7 +359,7 @@ def laplace_linf_radius(d: int, p):
     full[valid] = tab.integral(np.flatnonzero(valid), tab.lo[valid], tab.hi[valid])
     above = np.concatenate([[0.0], np.cumsum(full)])  # above[j] = integral from hi_j up to 1/2
     j = tab.piece(u)
-    out = tab.integral(j, u, tab.hi[j]) + above[j]
+    out = _round_down(tab.integral(j, u, tab.hi[j]) + above[j], LAPLACE_LINF_MARGIN)
     return float(out) if out.ndim == 0 else out
 
 
@@ -445,12 +500,46 @@ def exp2_l2_radius_k1(d: int, p):
         R(p) = (d - 1) artanh(t_{1-p}) = (d - 1) artanh(1 - 2 x) = ((d - 1)/2) log((1 - x) / x),
         x = I^-1_{(d-1)/2,(d-1)/2}(1 - p)
 
-    A lower bound on the exact (level-set) certificate. Vectorised over p."""
+    A lower bound on the exact (level-set) certificate. Vectorised over p.
+
+    Near p = 1/2, x = 1/2 - t/2 and betaincinv's absolute error of an ulp or so is a large relative error
+    of t (1e-3 at p = 1/2 + 1e-12, d = 3072, in either direction). There t comes from a lower bound instead:
+    the density of w_1 is c_d (1 - s^2)^((d-3)/2) <= c_d exp(-(d-3) s^2 / 2) (d >= 4), so
+    P(0 < w_1 < t) <= c_d sqrt(pi / (2(d-3))) erf(t sqrt((d-3)/2)), and the t with P = p - 1/2 is at least
+    sqrt(2/(d-3)) erfinv((p - 1/2) / (c_d sqrt(pi / (2(d-3))))); its relative loss is ~ (d-3) t^4 / 4,
+    negligible where it is used (t below min(1e-3, 1/sqrt(d))). d = 2 and 3 have exact forms
+    (t = sin(pi (p - 1/2)) and t = 2p - 1)."""
     d = _check_d(d, "exp2_l2_radius_k1", minimum=2)
     p = _check_p(p, "exp2_l2_radius_k1")
+    if d == 2:  # artanh(sin(pi (p - 1/2))) = -log(tan(pi (1 - p) / 2)), the latter accurate near p = 1
+        return np.where(p < 0.75, np.arctanh(np.sin(np.pi * (p - 0.5))), -np.log(np.tan(0.5 * np.pi * (1.0 - p))))
+    if d == 3:  # 2 artanh(2p - 1) = log(p / (1 - p))
+        return np.where(p < 0.75, 2.0 * np.arctanh(2.0 * (p - 0.5)), np.log(p / (1.0 - p)))
     a = 0.5 * (d - 1)
     x = special.betaincinv(a, a, 1.0 - p)  # in (0, 1/2)
-    return 0.5 * (d - 1.0) * (np.log1p(-x) - np.log(x))  # = (d - 1) artanh(1 - 2x), without cancellation
+    radius = 0.5 * (d - 1.0) * (np.log1p(-x) - np.log(x))  # = (d - 1) artanh(1 - 2x), without cancellation
+    c_d = float(special.poch(0.5 * (d - 1), 0.5)) / math.sqrt(math.pi)  # Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2))
+    width = math.sqrt(math.pi / (2.0 * (d - 3)))
+    ratio = np.minimum((p - 0.5) / (c_d * width), 1.0)
+    t_low = special.erfinv(ratio) / math.sqrt(0.5 * (d - 3))
+    near_half = t_low < min(1e-3, 1.0 / math.sqrt(d))
+    return np.where(near_half, (d - 1.0) * np.arctanh(t_low), radius)
+
+
+def exp2_l2_linear_radius(k: float, d: int, p):
+    """Exp2(k, d) against l2 (d >= 2): the differential-method lower bound (p - 1/2) / Phi(1/2), valid since
+    the growth function is non-decreasing on (0, 1/2]. G = k rho^(k-1) w_1 (-grad log q = k rho^(k-1) w), so
+    Phi(1/2) = E[G 1{G > 0}] = k E[rho^(k-1)] E[w_1 1{w_1 > 0}] = k poch(d/k, 1 - 1/k) c_d / (d - 1), with
+    c_d = Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2)). G is symmetric with a density at 0, so Phi is flat at
+    u = 1/2 and the bound is tight to second order as p -> 1/2: it covers the p below the first radius of a
+    level-set table. Vectorised over p."""
+    k, d = _check_k_d(k, d, "exp2_l2_linear_radius")
+    if d < 2:
+        raise ValueError("exp2_l2_linear_radius: d must be >= 2")
+    p = _check_p(p, "exp2_l2_linear_radius")
+    c_d = float(special.poch(0.5 * (d - 1), 0.5)) / math.sqrt(math.pi)
+    phi_half = k * float(special.poch(d / k, 1.0 - 1.0 / k)) * c_d / (d - 1.0)
+    return (p - 0.5) / phi_half
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -631,15 +720,20 @@ class _Exp2LevelSet:
 
     # -- adaptive quad integrals ----------------------------------------------------------------------
     def _integrate(self, conditional, r, c, rtol):
-        """E[conditional(rho)] by quad in z (U = Q_Gamma(Phi_N(z)), weight phi_N(z)) on [-40, 40] (the mass
-        outside is below 1e-300), split at the integers in [-9, 9] and at the kinks."""
+        """E[conditional(rho)] for the level-set masses (kinks where {T = c} crosses the e_1 axis)."""
+        return self.expectation(lambda rho, U: conditional(rho, U, r, c), self.kink_rhos(r, c), rtol)
+
+    def expectation(self, function, kink_rhos, rtol):
+        """E[function(rho, U)] by quad in z (U = Q_Gamma(Phi_N(z)), weight phi_N(z)) on [-40, 40] (the mass
+        outside is below 1e-300), split at the integers in [-9, 9] and at the z of ``kink_rhos``. Returns
+        (value, summed quad error estimate)."""
         k = self.k
 
         def integrand(z):
             U = float(self._quantile_z(np.array(z)))
-            return float(conditional(U ** (1.0 / k), U, r, c)) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+            return float(function(U ** (1.0 / k), U)) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
-        kinks = [self._z_of_U(rho**k) for rho in self.kink_rhos(r, c)]
+        kinks = [self._z_of_U(rho**k) for rho in kink_rhos]
         cuts = np.unique(np.concatenate([np.arange(-9.0, 10.0), [z for z in kinks if -40 < z < 40]]))
         edges = np.concatenate([[-40.0], cuts, [40.0]])
         total = err = 0.0
@@ -679,6 +773,74 @@ class _Exp2LevelSet:
         b = self.c_bound(r)
         tol = 1e-40 * self.c_typical(r)
         return optimize.brentq(lambda c: self.cdf_fast(r, c) - target, -b, b, xtol=tol, rtol=1e-15, maxiter=400)
+
+
+def exp2_l2_growth_nodes(k: float, d: int, taus, *, rtol: float = 1e-11):
+    """The growth function of Exp2(k, d) against l2 (lambda = 1, d >= 2, k != 1) at thresholds ``taus``
+    (>= 0): G = k rho^(k-1) w_1 (-grad log q = k rho^(k-1) w; rotation invariance, v = e_1), and for each
+    tau, u = P(G > tau) and Phi = E[G 1{G > tau}] (the top-u mean, so Phi(u) has slope tau there):
+
+        P(G > tau | rho) = I_{(1-s)/2}(a, a),  E[G 1{G > tau} | rho] = k rho^(k-1) c_d (1 - s^2)^((d-1)/2) / (d-1),
+
+    s = tau / (k rho^(k-1)) (both 0 for s >= 1), a = (d-1)/2. Integrated over rho with quad in z (as the
+    level-set masses), split where s = 1. Returns float64 arrays (u, Phi, u_err, Phi_err)."""
+    k, d = _check_k_d(k, d, "exp2_l2_growth_nodes")
+    if d < 2 or k == 1.0:
+        raise ValueError("exp2_l2_growth_nodes: needs d >= 2 and k != 1 (k = 1 has a closed form)")
+    ls = _Exp2LevelSet(k, d)
+    a = 0.5 * (d - 1)
+    log_mean = float(special.gammaln(d / 2.0) - 0.5 * math.log(math.pi) - special.gammaln(a) - math.log(d - 1.0))
+    out = np.zeros((4, np.size(taus)))
+    for i, tau in enumerate(np.asarray(taus, dtype=np.float64).ravel()):
+        kink = [(tau / k) ** (1.0 / (k - 1.0))] if tau > 0 else []
+
+        def slope(rho):
+            rho = float(rho)
+            if rho == 0.0:
+                return 0.0 if k > 1 else math.inf
+            return k * rho ** (k - 1.0) if rho < math.inf else (math.inf if k > 1 else 0.0)
+
+        def ratio(g, tau):
+            return 0.0 if tau == 0 else (tau / g if 0 < g < math.inf else (math.inf if g == 0 else 0.0))
+
+        def tail(rho, U, tau=tau):
+            s = ratio(slope(rho), tau)
+            return special.betainc(a, a, 0.5 * (1.0 - s)) if s < 1.0 else 0.0
+
+        def mean(rho, U, tau=tau):
+            g = slope(rho)
+            s = ratio(g, tau)
+            return g * math.exp(log_mean + a * math.log1p(-s * s)) if s < 1.0 and math.isfinite(g) else 0.0
+
+        out[0, i], out[2, i] = ls.expectation(tail, kink, rtol)
+        out[1, i], out[3, i] = ls.expectation(mean, kink, rtol)
+    return tuple(out)
+
+
+def concave_tangent_radii(u, phi, tau) -> np.ndarray:
+    """Differential-method radii R_j >= integral_{u_j}^{1/2} du / Phi(u) from upper bounds of a concave,
+    non-decreasing growth function: ``phi[j]`` bounds Phi(u[j]) from above and ``tau[j] >= 0`` is its slope
+    there (u decreasing from u[0] = 1/2). Concavity puts Phi below every tangent T_j(u) = phi_j +
+    tau_j (u - u_j), so on [u_{j+1}, u_j] the integrand 1/Phi is at least 1/min(T_j, T_{j+1}), integrated
+    exactly (log1p(tau dU / T) / tau) on the two sides of the tangents' crossing."""
+    u, phi, tau = (np.asarray(x, dtype=np.float64) for x in (u, phi, tau))
+
+    def piece(j, lo, hi):  # integral_lo^hi du / T_j(u)
+        start = phi[j] + tau[j] * (lo - u[j])
+        width = hi - lo
+        if width <= 0:
+            return 0.0
+        return width / start if tau[j] == 0 else math.log1p(tau[j] * width / start) / tau[j]
+
+    radii = np.zeros(u.size)
+    for j in range(u.size - 1):
+        lo, hi = u[j + 1], u[j]
+        slope_gap = tau[j + 1] - tau[j]
+        cross = (phi[j] - tau[j] * u[j] - phi[j + 1] + tau[j + 1] * u[j + 1]) / slope_gap if slope_gap else hi
+        cross = min(max(cross, lo), hi)
+        # T_{j+1} <= T_j left of the crossing (it has the larger slope), T_j right of it
+        radii[j + 1] = radii[j] + piece(j + 1, lo, cross) + piece(j, cross, hi)
+    return radii
 
 
 def exp2_l2_levelset_masses(k: float, d: int, r: float, c: float, *, method: str = "quad"):

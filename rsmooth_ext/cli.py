@@ -64,6 +64,8 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     if certify_options:
         s.add_argument("--n0", type=int, default=defaults.get("n0", 100), help="selection samples")
         s.add_argument("--adversary", default=None, choices=ADVERSARIES, help="default: the noise's natural one")
+        s.add_argument("--top2", action="store_true",
+                       help="certify with a simultaneous upper bound on every other class (pA/pB radii)")
     s.add_argument("--n", "--num-samples", dest="n", type=int, default=defaults.get("n", 10000),
                    help="estimation samples (spell it --num-samples under torchrun, whose own options start with --n)")
     s.add_argument("--alpha", type=float, default=0.001, help="failure probability")
@@ -340,6 +342,7 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         if kind == "certify":
             labels = y[index : index + 1].to(device) if getattr(args, "skip_misclassified", False) else None
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
+                          top2=getattr(args, "top2", False),
                           **common)
             prediction = int(res.prediction[0])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
@@ -364,6 +367,8 @@ def _config(args, kind, noise, extra) -> dict:
     if kind == "certify":
         config.update(n0=args.n0, adversary=args.adversary or noise.natural_adversary)
         config.update(cli_sequential.config(args))
+        if getattr(args, "top2", False):  # recorded only when on, so earlier results files still resume
+            config["top2"] = True
     config.update(extra)
     return config
 

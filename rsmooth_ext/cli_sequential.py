@@ -49,6 +49,8 @@ def check(args, error) -> None:
             if getattr(args, flag, None) is not None:
                 raise error(f"--{flag} needs --sequential")
         return
+    if getattr(args, "top2", False):
+        raise error("--top2 is not available with --sequential (its looks bound p_A only)")
     if args.radii is not None:
         try:
             args.radii = [float(r) for r in args.radii.split(",")]

@@ -20,6 +20,7 @@ from .labels import check_labels, check_labels_in_range
 from .noises import Noise
 from .seeding import resolve_seed
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
+from .top2 import certify_top2, top2_bounds
 
 ABSTAIN = -1
 
@@ -232,15 +233,15 @@ class CertifyResult:
     alpha: float
     noise: Noise
     adversary: str
-    # (B,) bool: inputs whose selected class differed from their label (``certify(labels=...)``), so their
-    # estimation was skipped: prediction = the selected class, p_lower and radius NaN, no estimation votes
     skipped: torch.Tensor | None = None
+    # top2=True: upper confidence bound on the largest probability among all other classes (None otherwise)
+    p_upper_others: torch.Tensor | None = None
 
 
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
-            distributed: bool = False, labels=None) -> CertifyResult:
+            distributed: bool = False, labels=None, top2: bool = False) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
@@ -253,7 +254,14 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     radius whatever its estimate, so its n estimation samples are not drawn: ``skipped[i]`` is True, its
     prediction is the selected class, p_lower and radius are NaN. Certified accuracy and the average
     certified radius are those of the run without labels (the other inputs' samples are unchanged); this
-    costs one more host synchronisation (after the selection)."""
+    costs one more host synchronisation (after the selection).
+
+    ``top2=True``: p_lower (at level alpha/2) and ``p_upper_others``, a simultaneous upper bound on the
+    probability of every other class (Bonferroni over the K - 1 others at alpha / (2 (K - 1))), hold together
+    with probability >= 1 - alpha; the input is certified when p_lower > p_upper_others, with the pA/pB
+    radius where the theory gives one (``rsmooth_ext.top2``; e.g. Cohen et al.'s Theorem 1 for Gaussian/l2)."""
+    if not isinstance(top2, bool):
+        raise TypeError(f"top2 must be a bool, got {top2!r}")
     alpha = _check_alpha(alpha)
     n0 = _check_int("n0", n0, 1)
     n = _check_int("n", n, 1)
@@ -280,11 +288,24 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
-    p_lower = np.where(skipped, np.nan, clopper_pearson_lower(n_top, n, alpha))
-    certified = p_lower > 0.5
-    radius = np.where(skipped, np.nan, 0.0)
-    if certified.any():
+    p_upper_others = None
+    if top2:
+        p_lower, p_upper_others = top2_bounds(estimation, top, alpha)
+        certified = p_lower > p_upper_others
+    else:
+        p_lower = clopper_pearson_lower(n_top, n, alpha)
+        certified = p_lower > 0.5
+    certified &= ~skipped
+    radius = np.zeros(batch)
+    if certified.any() and top2:
+        radius[certified] = certify_top2(noise, p_lower[certified], p_upper_others[certified], adversary,
+                                         dim=x[0].numel())
+    elif certified.any():
         radius[certified] = noise.certify(p_lower[certified], adversary, dim=x[0].numel())
+    p_lower = np.where(skipped, np.nan, p_lower)
+    radius = np.where(skipped, np.nan, radius)
+    if p_upper_others is not None:
+        p_upper_others = np.where(skipped, np.nan, p_upper_others)
     prediction = np.where(certified | skipped, top, ABSTAIN).astype(np.int64)
     device = x.device
     return CertifyResult(
@@ -300,6 +321,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         noise=noise,
         adversary=adversary,
         skipped=torch.from_numpy(skipped).to(device),
+        p_upper_others=None if p_upper_others is None else torch.from_numpy(p_upper_others).to(device),
     )
 
 

@@ -50,8 +50,9 @@ def test_differential_tables_reproduce_closed_forms_and_stay_below(family, adver
 def test_table_edges():
     table = tables.compute_table("laplace", "linf", 50, None, progress=False)
     assert table.lookup(0.5) == 0 and table.lookup(0.3) == 0
-    last = table.lookup(1.0)
-    assert np.isfinite(last) and last == table.radius[-1]
+    last = table.lookup(1.0)  # above the last grid point: R_last + (p - p_last) / Phi(1 - p_last), finite
+    assert np.isfinite(last) and last >= table.radius[-1]
+    assert last == pytest.approx(table.radius[-1] + (1.0 - table.p[-1]) / table.phi[-1], rel=1e-9)
     assert table.p[-1] >= 1 - 1e-6
     # the prior default grid stopped near p = 0.993 (18% short at p = 0.999); ours is within 0.5% there
     assert table.lookup(0.999) >= 0.995 * cm.laplace_linf_radius(50, 0.999)
@@ -62,6 +63,13 @@ def test_shipped_tables_load_and_match_an_independent_evaluation():
         path = f"{tables.SHIPPED_DIR}/{tables.file_name(family, adversary, d, k)}"
         table = tables._load(path, tables.expected_header(family, adversary, d, k))
         assert table is not None, f"{path} is missing or has a wrong header"
+        assert table.p[-1] >= tables.P_MAX
+        if family == "exp2":  # the level set: each r_i is certified at its p_i by the verified radius
+            idx = RNG.choice(table.p.size, 4, replace=False)
+            for i in idx:
+                assert table.radius[i] <= cm.exp2_l2_levelset_radius(k, d, float(table.p[i])) * (1 + 1e-6)
+            continue
+        assert table.p[0] - 0.5 <= 1e-11  # the differential grid reaches p -> 1/2
         # spot checks of entries at random grid points against the exact piecewise evaluation
         idx = RNG.choice(table.p.size, 25, replace=False)
         exact = cm.laplace_linf_radius(d, table.p[idx])
@@ -98,7 +106,8 @@ def test_new_tables_are_cached_and_corrupt_or_foreign_files_recomputed(tmp_path)
 
 
 def test_exp2_level_set_table_against_closed_forms(monkeypatch):
-    monkeypatch.setattr(tables, "LEVELSET_POINTS", 60)  # a coarser grid keeps the test fast; same code path
+    monkeypatch.setattr(tables, "LEVELSET_POINTS", 60)  # coarser grids keep the test fast; same code path
+    monkeypatch.setattr(tables, "LEVELSET_K1_POINTS", 60)
     # k = 2 is a Gaussian of std 1/sqrt(2): the level set is exact, so the table must reproduce it from below
     table = tables.compute_table("exp2", "l2", 8, 2.0, progress=False)
     p = random_p(40)
