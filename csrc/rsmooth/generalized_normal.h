@@ -12,11 +12,12 @@
 // Bounded rejection: attempt pair 0 is computed for every element of a span without branches (the loop
 // vectorises); the elements whose two attempts were both rejected go through pairs 1 .. kExppPairs - 1 in
 // a scalar loop that stops at the first acceptance, so at most 2 * kExppPairs = 32 attempts per element.
-// Each attempt is accepted with probability >= 0.951 (the minimum over shapes >= 1, reached at shape 1:
-// p = 1, and p >= 1 via the boost to shape 1 + 1/p; 0.965 at shape 2, 0.986 at shape 5, see
-// tests/test_laws.py::test_expp_acceptance_rate), so the fix-up loop runs for at most 0.25% of the
-// elements and the bound is reached with probability <= 0.049^32 < 1e-41 per element. At the bound the
-// element is NaN (never a biased value), which the sampler's non-finite check reports.
+// Each attempt is accepted with probability >= 0.9516 (the minimum over the shapes used, >= 1, is at
+// shape 1, i.e. p = 1; p > 1 boosts to shape 1 + 1/p; 0.9817 at shape 2 (p = 1/2), 0.9938 at shape 5
+// (p = 0.2): tests/test_rs4a_noises.py::test_expp_acceptance_probability), so the fix-up loop runs for
+// at most 0.24% of the elements and the bound is reached with probability <= 0.0484^32 < 1e-42 per
+// element. At the bound the element is NaN (never a biased value), which the sampler's non-finite check
+// reports.
 #pragma once
 
 #include "distributions.h"
@@ -80,7 +81,8 @@ struct ExppNoise {
     const float lt = 3.0f * log_pos(positive ? t : 1.0f);
     const float v = t * t * t;
     *log_v = lt;
-    return positive && log_pos(u) < fmadd(0.5f * z, z, dd - dd * v + dd * lt);
+    const bool below = log_pos(u) < fmadd(0.5f * z, z, dd - dd * v + dd * lt);
+    return positive & below;  // no short circuit: straight-line code
   }
 
   // The two attempts of pair q of element j: log(G / dd) of the first accepted one; false if neither is.
@@ -105,21 +107,44 @@ struct ExppNoise {
   }
 
   // y = x + sign * lambda * G^(1/p) for the elements j0 .. j0+count-1 (their element words in `words`).
+  // Pair 0's Philox blocks are computed round by round over a chunk of elements (like the CPU loop's
+  // draw_words_tile), so that each loop below is straight-line code the compiler vectorises.
   RSMOOTH_HDI void apply_span(const SampleStream& stream, int64_t j0, const uint32_t* __restrict__ words,
                               const float* __restrict__ xin, float* __restrict__ y, int count) const {
     constexpr int kChunk = 16;
+    const uint32_t tag = (stream.phase << kPhaseShift) | kPurposeElementGamma;
     for (int c0 = 0; c0 < count; c0 += kChunk) {
       const int n = count - c0 < kChunk ? count - c0 : kChunk;
+      uint32_t w0[kChunk], w1[kChunk], w2[kChunk], w3[kChunk];
+      for (int e = 0; e < n; ++e) {
+        w0[e] = attempt_block(0, j0 + c0 + e);
+        w1[e] = stream.sample;
+        w2[e] = stream.input;
+        w3[e] = tag;
+      }
+      uint32_t k0 = stream.key[0], k1 = stream.key[1];
+      for (int round = 0; round < Philox4x32::kRounds; ++round) {
+        for (int e = 0; e < n; ++e) philox_round(w0[e], w1[e], w2[e], w3[e], k0, k1);
+        k0 += Philox4x32::kWeyl0;
+        k1 += Philox4x32::kWeyl1;
+      }
       float log_v[kChunk];
-      bool accepted[kChunk];
-      for (int e = 0; e < n; ++e) accepted[e] = attempt_pair(stream, 0, j0 + c0 + e, &log_v[e]);
+      int accepted[kChunk];
+      for (int e = 0; e < n; ++e) {
+        float z0, z1, lv0, lv1;
+        normal_pair(w0[e], w1[e], &z0, &z1);
+        const bool ok0 = attempt(z0, u01f(w2[e]), &lv0);
+        const bool ok1 = attempt(z1, u01f(w3[e]), &lv1);
+        log_v[e] = ok0 ? lv0 : lv1;
+        accepted[e] = ok0 | ok1;
+      }
       for (int e = 0; e < n; ++e) {
         if (!accepted[e]) log_v[e] = retry(stream, j0 + c0 + e);
       }
+      const float boost_scale = boosted ? inv_shape : 0.0f;
       for (int e = 0; e < n; ++e) {
         const uint32_t w = words[c0 + e];
-        float log_g = log_dd + log_v[e];
-        if (boosted) log_g = fmadd(log_pos(u01f_31(w)), inv_shape, log_g);
+        const float log_g = fmadd(log_pos(u01f_31(w)), boost_scale, log_dd + log_v[e]);
         const float magnitude = exp_float(fmadd(log_g, inv_p, log_lambda));
         y[c0 + e] = xin[c0 + e] + sign_from_top_bit(w) * magnitude;
       }

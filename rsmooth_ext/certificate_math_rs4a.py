@@ -1,0 +1,263 @@
+"""Certificates of the rs4a noise menu (Yang et al., "Randomized Smoothing of All Shapes and Sizes", ICML 2020):
+ExpInf / Exp2 with their j exponent, PowInf, Pow2 and Expp. Pure NumPy/SciPy, float64, scale lambda = 1
+(radii scale linearly with lambda); p is a lower bound on the top-class probability, 1/2 < p < 1.
+
+The differential method (see :mod:`rsmooth_ext.certificate_math`): R(p) = integral_{1-p}^{1/2} du / Phi(u),
+Phi(u) = sup_{||v|| <= 1} E[G_v 1{G_v in its top u-mass}], G_v = <-grad log q(eps), v>. Phi_v is convex in v, so
+the sup over the l1 ball is at a vertex e_1 and over the l_inf ball at a vertex (1, ..., 1) (all vertices are
+equivalent by the noises' sign-flip and permutation symmetries).
+
+Radial noises q(x) = f(||x||) with r = ||eps|| and, for l_inf, c the coordinate on the cube's face and s its sign:
+-grad log q(eps) = g(r) s e_c with g = -(log f)'. Then
+
+* l1 (v = e_1): G = g(r) s 1{c = 1}, nonzero with probability 1/d; for u >= 1/(2d) the top u-mass holds all of
+  {G > 0}, so Phi_l1(u) = Phi_l1(1/2) = E[g(r)] / (2d) there and Phi_l1(u) <= Phi_l1(1/2) everywhere:
+  R_l1(p) = (p - 1/2) / Phi_l1(1/2) = 2d (p - 1/2) / E[g(r)] is a lower bound on the differential radius (equal
+  to it for p <= 1 - 1/(2d)).
+* l_inf (v = (1, ..., 1)): G = g(r) s with a fair sign s independent of r; where g is monotone the top u-mass is
+  {s = +1} and the r-tail of probability 2u on g's large side: Phi_linf(u) = E[g(r) 1{r in that tail}] / 2.
+
+Families (lambda = 1):
+
+* ExpInf(k, j), f(r) = r^-j exp(-r^k), r^k ~ Gamma(a), a = (d - j)/k; g(r) = j/r + k r^(k-1), and
+  E[g(r)] = (d - 1) Gamma(a - 1/k) / Gamma(a) (finite iff d - j > 1, which the gradient's integrability needs):
+  l1: :func:`expinf_j_l1_radius` (j = 0: the paper's 2(p - 1/2) Gamma(d/k + 1)/Gamma((d-1)/k + 1));
+  l_inf: for k <= 1, g is decreasing, the tail is {r^k < P_a^-1(2u)} and :func:`phi_expinf_j_linf` is closed
+  form. For k > 1 and j > 0, g is U-shaped (minimum at r* = (j / (k (k - 1)))^(1/k)): the top u-mass is the
+  two-sided set {r < r1} u {r > r2} with g(r1) = g(r2), P = 2u, a root-finding problem per u that is not done
+  here; ``radii`` then certifies l_inf by the l1 conversion (R_l1 / d), which is sound but loose.
+* PowInf(a), f(r) = (1 + r)^-a, r ~ BetaPrime(d, a - d), g(r) = a / (1 + r) decreasing, B = 1/(1 + r) ~ Beta(a - d, d):
+  l1: E[g] = a E[B] = a - d, :func:`powinf_l1_radius` = 2d (p - 1/2) / (a - d);
+  l_inf: :func:`phi_powinf_linf`, Phi(u) = ((a - d)/2) P(Beta(a - d + 1, d) > b_u), P(B > b_u) = 2u.
+* Expp(p), i.i.d. density C exp(-|x|^p), C = 1 / (2 Gamma(1 + 1/p)), against l1 (v = e_1): G = p |e|^(p-1) sign(e),
+  e = eps_1. Since (C exp(-y^p))' = -p y^(p-1) C exp(-y^p), E[G 1{e in (t0, t1)}] = C (exp(-t0^p) - exp(-t1^p)):
+  - p >= 1 (g non-decreasing in |e|): the top u-mass is {e > t_u}, Phi(u) = f(t_u), du = f dt, so
+    R(p) = F^-1(p) = (Q^-1_{1/p}(2(1 - p)))^(1/p) (:func:`expp_l1_radius_p_ge_1`). This is also an upper bound (the
+    shift F^-1(p) e_1 with the half-space classifier {eps_1 <= F^-1(p)} is not certified beyond it), so it is
+    the exact l1 certificate. p = 1 is Laplace's -log(2(1 - p)); p = 2 is the Gaussian's (lambda/sqrt 2) Phi^-1(p).
+  - p < 1 (g decreasing): the top u-mass is {0 < e < t_u}, Phi(u) = C (1 - exp(-x_u)), x_u = P^-1_{1/p}(2u)
+    (:func:`phi_expp_l1`). For p = 1/2, with s = sqrt(t): u = (1 - (1 + s) e^-s)/2, Phi = (1 - e^-s)/4, and
+    R(p) = 2 integral_{s0}^inf s / (e^s - 1) ds = 2 (Li_2(e^-s0) - s0 log(1 - e^-s0)), (1 + s0) e^-s0 = 2p - 1
+    (:func:`expp_l1_radius_p_half`; it tends to pi^2/3 as p -> 1).
+
+Tables (the differential method where Phi has no closed-form integral) are computed on first use with
+:func:`rsmooth_ext.certificate_math.differential_table` on the probability grid p_i = Phi_N(z_i) (z evenly
+spaced up to Phi_N^-1(1 - 1e-7)), kept in memory, sound (quad's error bound subtracted, monotone) and looked up by
+rounding p down to the grid (:func:`differential_table_radius`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import special
+
+from . import certificate_math as cm
+
+__all__ = [
+    "expinf_j_l1_radius",
+    "phi_expinf_j_linf",
+    "powinf_l1_radius",
+    "phi_powinf_linf",
+    "expp_l1_radius_p_ge_1",
+    "expp_l1_radius_p_half",
+    "phi_expp_l1",
+    "differential_table_radius",
+    "TABLE_P_MAX",
+]
+
+TABLE_P_MAX = 1.0 - 1e-7
+TABLE_POINTS = 2000
+TABLE_RTOL = 1e-10
+# closed forms are evaluated in float64 with a few ulp of error: lowered by this relative margin so that the
+# returned radius is never above the exact one
+_SAFETY = 1.0 - 1e-12
+
+
+def _check_p(p, owner: str) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if np.isnan(p).any() or (p <= 0.5).any() or (p >= 1.0).any():
+        raise ValueError(f"{owner}: every p must satisfy 1/2 < p < 1")
+    return p
+
+
+def _check_int(name: str, value, owner: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value, owner: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+# ---- ExpInf(k, j) ----------------------------------------------------------------------------------------
+
+
+def _expinf_j_args(k, j, d, owner):
+    k = _check_positive("k", k, owner)
+    d = _check_int("d", d, owner, 2)
+    j = float(j)
+    if not (0.0 <= j and d - j > 1.0):
+        raise ValueError(f"{owner}: needs 0 <= j < d - 1 (E[1/r] and the gradient's integrability), got j={j!r}, d={d}")
+    return k, j, d, (d - j) / k
+
+
+def expinf_j_l1_radius(k: float, j: float, d: int, p):
+    """ExpInf(k, j, d) against l1 (lambda = 1, d >= 2, 0 <= j < d - 1): R(p) = 2d (p - 1/2) Gamma(a) / ((d - 1)
+    Gamma(a - 1/k)), a = (d - j)/k (the module docstring derives it). For j = 0 it is the paper's closed form.
+    A lower bound on the differential-method radius, equal to it for p <= 1 - 1/(2d). Vectorised over p."""
+    k, j, d, a = _expinf_j_args(k, j, d, "expinf_j_l1_radius")
+    p = _check_p(p, "expinf_j_l1_radius")
+    log_ratio = special.gammaln(a) - special.gammaln(a - 1.0 / k)
+    return 2.0 * d * (p - 0.5) / (d - 1.0) * math.exp(log_ratio) * _SAFETY
+
+
+def phi_expinf_j_linf(k: float, j: float, d: int) -> Callable:
+    """Growth function of ExpInf(k, j, d) against l_inf for k <= 1 (g(r) = j/r + k r^(k-1) decreasing), j < d - 1:
+    with x = P_a^-1(2u) (the 2u-quantile of U = r^k ~ Gamma(a), a = (d - j)/k),
+
+        Phi(u) = (1/2) [ j Gamma(a - 1/k)/Gamma(a) P_{a - 1/k}(x) + k Gamma(a + 1 - 1/k)/Gamma(a) P_{a + 1 - 1/k}(x) ]
+
+    (E[U^m 1{U < x}] = Gamma(a + m)/Gamma(a) P_{a+m}(x)). Vectorised callable on 0 < u <= 1/2."""
+    k, j, d, a = _expinf_j_args(k, j, d, "phi_expinf_j_linf")
+    if k > 1.0:
+        raise ValueError("phi_expinf_j_linf: needs k <= 1 (for k > 1 and j > 0 the top set is two-sided)")
+    c_j = j * math.exp(special.gammaln(a - 1.0 / k) - special.gammaln(a))
+    c_k = k * math.exp(special.gammaln(a + 1.0 - 1.0 / k) - special.gammaln(a))
+
+    def phi(u):
+        x = special.gammaincinv(a, 2.0 * np.asarray(u, dtype=np.float64))
+        return 0.5 * (c_j * special.gammainc(a - 1.0 / k, x) + c_k * special.gammainc(a + 1.0 - 1.0 / k, x))
+
+    return phi
+
+
+# ---- PowInf(a) -------------------------------------------------------------------------------------------
+
+
+def _powinf_args(a, d, owner):
+    d = _check_int("d", d, owner, 1)
+    a = _check_positive("a", a, owner)
+    if not a > d:
+        raise ValueError(f"{owner}: needs a > d, got a={a!r}, d={d}")
+    return a, d
+
+
+def powinf_l1_radius(a: float, d: int, p):
+    """PowInf(a, d) against l1 (lambda = 1): R(p) = 2d (p - 1/2) / (a - d), a lower bound on the differential
+    radius (equal to it for p <= 1 - 1/(2d)). Vectorised over p."""
+    a, d = _powinf_args(a, d, "powinf_l1_radius")
+    p = _check_p(p, "powinf_l1_radius")
+    return 2.0 * d * (p - 0.5) / (a - d) * _SAFETY
+
+
+def phi_powinf_linf(a: float, d: int) -> Callable:
+    """Growth function of PowInf(a, d) against l_inf: Phi(u) = ((a - d)/2) I^c_{b_u}(a - d + 1, d), where
+    I^c_{b_u}(a - d, d) = 2u (regularized upper incomplete beta; B = 1/(1 + r) ~ Beta(a - d, d))."""
+    a, d = _powinf_args(a, d, "phi_powinf_linf")
+    beta = a - d
+
+    def phi(u):
+        b = special.betainccinv(beta, float(d), 2.0 * np.asarray(u, dtype=np.float64))
+        return 0.5 * beta * special.betaincc(beta + 1.0, float(d), b)
+
+    return phi
+
+
+# ---- Expp(p) ---------------------------------------------------------------------------------------------
+
+
+def expp_l1_radius_p_ge_1(p_exponent: float, p):
+    """Expp(p_exponent >= 1) against l1 (lambda = 1): the exact certificate F^-1(p) = Q^-1_{1/p_exponent}(2(1 - p))
+    ^(1/p_exponent), F the generalized normal CDF (module docstring). Vectorised over p."""
+    q = _check_positive("p_exponent", p_exponent, "expp_l1_radius_p_ge_1")
+    if q < 1.0:
+        raise ValueError(f"expp_l1_radius_p_ge_1: needs p_exponent >= 1, got {q!r}")
+    p = _check_p(p, "expp_l1_radius_p_ge_1")
+    x = special.gammainccinv(1.0 / q, 2.0 * (1.0 - p))  # 1 - p is exact for 1/2 <= p <= 1
+    return x ** (1.0 / q) * _SAFETY
+
+
+def _expp_half_s0(p: np.ndarray) -> np.ndarray:
+    """s0 > 0 with (1 + s0) exp(-s0) = 2p - 1, i.e. h(s0) = log1p(s0) - s0 = L := log1p(-2(1 - p)) (exact 1 - p).
+    Start from the lower branch of Lambert W (or, near p = 1 where W loses its accuracy at the branch point,
+    from the series h(s) = -s^2/2 + s^3/3 - ..., s ~ sqrt(-2L)), then Newton steps on h (h is concave and
+    decreasing for s > 0, h' = -s/(1 + s), so Newton from either side converges)."""
+    target = np.log1p(-2.0 * (1.0 - p))
+    series = np.sqrt(-2.0 * target) * (1.0 + np.sqrt(-2.0 * target) / 3.0)
+    with np.errstate(invalid="ignore"):
+        w = -1.0 - special.lambertw(-(2.0 * p - 1.0) / math.e, k=-1).real
+    s = np.where((-target > 1e-3) & np.isfinite(w) & (w > 0), w, series)
+    for _ in range(8):
+        s = np.maximum(s - (np.log1p(s) - s - target) / (-s / (1.0 + s)), 0.5 * s)
+    return s
+
+
+def expp_l1_radius_p_half(p):
+    """Expp(1/2) against l1 (lambda = 1), the differential method in closed form:
+    R(p) = 2 (Li_2(e^-s0) - s0 log(1 - e^-s0)) with (1 + s0) e^-s0 = 2p - 1 (module docstring). Vectorised."""
+    p = _check_p(p, "expp_l1_radius_p_half")
+    s0 = _expp_half_s0(p)
+    e = np.exp(-s0)
+    dilog = special.spence(1.0 - e)  # Li_2(e) = spence(1 - e)
+    return 2.0 * (dilog - s0 * np.log(-np.expm1(-s0))) * _SAFETY
+
+
+def phi_expp_l1(p_exponent: float) -> Callable:
+    """Growth function of Expp(p_exponent < 1) against l1: Phi(u) = C (1 - exp(-x_u)), x_u = P^-1_{1/p}(2u),
+    C = 1 / (2 Gamma(1 + 1/p)) (module docstring)."""
+    q = _check_positive("p_exponent", p_exponent, "phi_expp_l1")
+    if q >= 1.0:
+        raise ValueError(f"phi_expp_l1: for p_exponent >= 1 use expp_l1_radius_p_ge_1, got {q!r}")
+    shape = 1.0 / q
+    const = 0.5 / special.gamma(1.0 + shape)
+
+    def phi(u):
+        x = special.gammaincinv(shape, 2.0 * np.asarray(u, dtype=np.float64))
+        return -const * np.expm1(-x)
+
+    return phi
+
+
+# ---- tables ----------------------------------------------------------------------------------------------
+
+
+def _probability_grid() -> np.ndarray:
+    z = np.linspace(0.0, float(special.ndtri(TABLE_P_MAX)), TABLE_POINTS + 1)[1:]
+    return special.ndtr(z)
+
+
+_PHI_FACTORIES = {
+    "expinf_j_linf": phi_expinf_j_linf,
+    "powinf_linf": phi_powinf_linf,
+    "expp_l1": phi_expp_l1,
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _table(kind: str, args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    phi = _PHI_FACTORIES[kind](*args)
+    grid = _probability_grid()
+    radii, error = cm.differential_table(phi, grid, rtol=TABLE_RTOL)
+    radii = np.maximum(radii - error, 0.0)  # every entry's integration error is at most the total
+    radii = np.minimum.accumulate(radii[::-1])[::-1]  # non-decreasing, each entry lowered (sound)
+    return grid, radii
+
+
+def differential_table_radius(kind: str, args: tuple, p):
+    """Differential-method radius (lambda = 1) of the growth function ``_PHI_FACTORIES[kind](*args)`` at each p,
+    from a table computed on first use (a few seconds) and kept in memory: the entry of the largest grid
+    point <= p (radii are non-decreasing in p, so this is a lower bound); 0 for p <= 1/2, the last entry above
+    the last grid point."""
+    grid, radii = _table(kind, tuple(args))
+    p = np.asarray(p, dtype=np.float64)
+    index = np.searchsorted(grid, p, side="right") - 1
+    out = np.where(index >= 0, radii[np.clip(index, 0, None)], 0.0)
+    return np.where(p > 0.5, out, 0.0)

@@ -1,0 +1,75 @@
+"""Radius functions (noise, p, d) -> radius of the rs4a families and of the j exponent, registered in
+:data:`rsmooth_ext.radii.DIRECT` (same contract: p an array with 1/2 < p <= 1, lambda applied here). The math is
+in :mod:`rsmooth_ext.certificate_math_rs4a`.
+
+* ExpInf(k, j > 0): l1 closed form; l_inf by the differential method for k <= 1, else (k > 1: the growth
+  function's top set is two-sided, not implemented) the l1 radius converted, R_l1 / d.
+* PowInf(a): l1 closed form 2d (p - 1/2)/(a - d); l_inf by the differential method (table).
+* Expp(p): l1 exact closed form for p >= 1, closed form for p = 1/2, the differential method (table) otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import certificate_math_rs4a as rm
+
+
+def _below_table_max(p: np.ndarray) -> np.ndarray:
+    """p capped at the closed forms' domain (p < 1): p = 1 is only a limit, the radius there is the one at the
+    largest float below 1 (still a lower bound, as radii are non-decreasing in p)."""
+    return np.minimum(p, np.nextafter(1.0, 0.0))
+
+
+def j_or(j_free: Callable, with_j: Callable) -> Callable:
+    """The j-free family's radius function for j = 0 (unchanged), ``with_j`` for j > 0."""
+
+    def radius(noise, p, d):
+        return with_j(noise, p, d) if getattr(noise, "j", 0.0) else j_free(noise, p, d)
+
+    return radius
+
+
+def expinf_j_l1(noise, p, d):
+    return noise.lambd * rm.expinf_j_l1_radius(noise.k, noise.j, d, _below_table_max(p))
+
+
+def expinf_j_linf(noise, p, d):
+    if noise.k <= 1.0:
+        return noise.lambd * rm.differential_table_radius("expinf_j_linf", (noise.k, noise.j, d), p)
+    return expinf_j_l1(noise, p, d) / d  # conversion: the l_inf ball of radius R / d lies in the l1 ball of radius R
+
+
+def unavailable(what: str) -> Callable:
+    """A radius function for a pair whose certificate is not implemented: raises a clear error."""
+
+    def radius(noise, p, d):
+        raise ValueError(f"no certificate for {noise!r} against {what} yet: {noise.family} with j > 0 is sampled "
+                         "exactly but its level-set certificate is not implemented")
+
+    return radius
+
+
+def powinf_l1(noise, p, d):
+    return noise.lambd * rm.powinf_l1_radius(noise.a, d, _below_table_max(p))
+
+
+def powinf_linf(noise, p, d):
+    return noise.lambd * rm.differential_table_radius("powinf_linf", (noise.a, d), p)
+
+
+def expp_l1(noise, p, d):
+    if noise.p >= 1.0:
+        return noise.lambd * rm.expp_l1_radius_p_ge_1(noise.p, _below_table_max(p))
+    if noise.p == 0.5:
+        return noise.lambd * rm.expp_l1_radius_p_half(_below_table_max(p))
+    return noise.lambd * rm.differential_table_radius("expp_l1", (noise.p,), p)
+
+
+# family -> adversary -> (radius function, needs d), like radii.DIRECT
+DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
+    "powinf": {"l1": (powinf_l1, True), "linf": (powinf_linf, True)},
+    "expp": {"l1": (expp_l1, False)},
+}
