@@ -6,6 +6,7 @@ in :mod:`rsmooth_ext.certificate_math_rs4a`.
   function's top set is two-sided, not implemented) the l1 radius converted, R_l1 / d.
 * PowInf(a): l1 closed form 2d (p - 1/2)/(a - d); l_inf by the differential method (table).
 * Expp(p): l1 exact closed form for p >= 1, closed form for p = 1/2, the differential method (table) otherwise.
+* Exp2(k, j > 0) and Pow2(k, a) against l2: the level-set method is not implemented; certify raises.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ def expinf_j_linf(noise, p, d):
 
 
 def unavailable(what: str) -> Callable:
-    """A radius function for a pair whose certificate is not implemented: raises a clear error."""
+    """A radius function for a pair whose certificate is not implemented (the level-set method for Exp2 with
+    j > 0 and for Pow2): raises a clear error."""
 
     def radius(noise, p, d):
-        raise ValueError(f"no certificate for {noise!r} against {what} yet: {noise.family} with j > 0 is sampled "
-                         "exactly but its level-set certificate is not implemented")
+        raise ValueError(f"no certificate for {noise!r} against {what} yet: the noise is sampled exactly, but its "
+                         "level-set certificate is not implemented")
 
     return radius
 
@@ -72,4 +74,5 @@ def expp_l1(noise, p, d):
 DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
     "powinf": {"l1": (powinf_l1, True), "linf": (powinf_linf, True)},
     "expp": {"l1": (expp_l1, False)},
+    "pow2": {"l2": (unavailable("l2"), True)},
 }

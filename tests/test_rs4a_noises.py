@@ -347,3 +347,27 @@ def test_raw_op_checks_the_new_parameters():
     for family, params, match in cases:
         with pytest.raises(ValueError, match=match):
             op(x, family, params, 1, 0, 0, 0, None, None, False)
+
+
+# ---- the rsmooth command's options -----------------------------------------------------------------
+
+
+def test_cli_builds_the_new_noises():
+    import argparse
+
+    from rsmooth_ext import cli
+
+    def make(argv, dim=12):
+        parser = argparse.ArgumentParser()
+        cli._add_sampling_options(parser, certify_options=True, defaults={})
+        return cli.make_noise(parser.parse_args(argv), dim)
+
+    assert make(["--noise", "powinf", "--a", "20", "--lambd", "0.5"]) == rs.PowInf(a=20, dim=12, lambd=0.5)
+    assert make(["--noise", "pow2", "--k", "2", "--a", "9", "--lambd", "0.5"]) == rs.Pow2(k=2, a=9, dim=12, lambd=0.5)
+    assert make(["--noise", "expp", "--p", "0.5", "--sigma", "0.3"]) == rs.Expp(p=0.5, sigma=0.3)
+    assert make(["--noise", "expinf", "--k", "2", "--j", "3", "--lambd", "1"]) == rs.ExpInf(k=2, j=3, dim=12, lambd=1)
+    assert make(["--noise", "exp2", "--lambd", "1"]) == rs.Exp2(dim=12, lambd=1)
+    for argv, message in ((["--noise", "powinf"], "--noise powinf needs --a"), (["--noise", "expp"], "needs --p"),
+                          (["--noise", "powinf", "--a", "5"], "a must be > dim = 12")):
+        with pytest.raises(cli.CliError, match=message):
+            make(argv)
