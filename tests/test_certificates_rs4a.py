@@ -152,7 +152,7 @@ def test_expp_l1_exact_quantile(q):
         return mpmath.mpf(0.5) + mpmath.quad(lambda y: mpmath.exp(-(y**q)), [0, t]) / norm
 
     for p in P_VALUES:
-        oracle = _root(lambda t: cdf(t) - p, 0, 40)
+        oracle = _root(lambda t, p=p: cdf(t) - p, 0, 40)
         assert_sound_and_tight(rm.expp_l1_radius_p_ge_1(q, p), oracle, f"expp {q} p={p}")
 
 
