@@ -6,7 +6,8 @@ in :mod:`rsmooth_ext.certificate_math_rs4a`.
   function's top set is two-sided, not implemented) the l1 radius converted, R_l1 / d.
 * PowInf(a): l1 closed form 2d (p - 1/2)/(a - d); l_inf by the differential method (table).
 * Expp(p): l1 exact closed form for p >= 1, closed form for p = 1/2, the differential method (table) otherwise.
-* Exp2(k, j > 0) and Pow2(k, a) against l2: the level-set method is not implemented; certify raises.
+* Pow2(k, a), l2: the level-set (Neyman-Pearson) method, per distinct p (a few tenths of a second each, cached).
+* Exp2(k, j > 0) against l2: the level-set method is not implemented; certify raises.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def expinf_j_linf(noise, p, d):
 
 def unavailable(what: str) -> Callable:
     """A radius function for a pair whose certificate is not implemented (the level-set method for Exp2 with
-    j > 0 and for Pow2): raises a clear error."""
+    j > 0): raises a clear error."""
 
     def radius(noise, p, d):
         raise ValueError(f"no certificate for {noise!r} against {what} yet: the noise is sampled exactly, but its "
@@ -70,9 +71,13 @@ def expp_l1(noise, p, d):
     return noise.lambd * rm.differential_table_radius("expp_l1", (noise.p,), p)
 
 
+def pow2_l2(noise, p, d):
+    return noise.lambd * rm.pow2_l2_levelset_radius(noise.k, noise.a, d, _below_table_max(p))
+
+
 # family -> adversary -> (radius function, needs d), like radii.DIRECT
 DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
     "powinf": {"l1": (powinf_l1, True), "linf": (powinf_linf, True)},
     "expp": {"l1": (expp_l1, False)},
-    "pow2": {"l2": (unavailable("l2"), True)},
+    "pow2": {"l2": (pow2_l2, True)},
 }

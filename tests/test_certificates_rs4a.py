@@ -192,9 +192,8 @@ def test_registered_pairs_and_conversions():
 
 
 def test_missing_certificates_raise_clear_errors():
-    for noise in (rs.Pow2(k=2, a=1541, dim=3072, sigma=0.5), rs.Exp2(k=1, j=10, dim=3072, sigma=0.5)):
-        with pytest.raises(ValueError, match="level-set certificate is not implemented"):
-            noise.certify(0.9)
+    with pytest.raises(ValueError, match="level-set certificate is not implemented"):
+        rs.Exp2(k=1, j=10, dim=3072, sigma=0.5).certify(0.9)
     assert rs.Exp2(k=1, j=0, dim=3072, sigma=0.5).certify(0.9) > 0
 
 
@@ -211,3 +210,59 @@ def test_argument_errors():
         rm.expp_l1_radius_p_ge_1(0.5, 0.7)
     assert special.ndtr(0) == 0.5  # the grid starts above p = 1/2
     assert GRID[0] > 0.5 and GRID[-1] == pytest.approx(rm.TABLE_P_MAX)
+
+
+# ---- Pow2 against l2: the level-set method ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [3, 20])
+def test_pow2_levelset_gaussian_limit(d):
+    """(1 + ||x||^2 / a)^-a -> exp(-||x||^2) as a -> inf: Pow2(k=2, a, lambda = sqrt(a)) tends to N(0, I/2), whose
+    l2 certificate is Phi^-1(p) / sqrt(2) (the difference is O(1/a))."""
+    a = 1e8
+    for p in (0.55, 0.9, 0.9999):
+        ours = math.sqrt(a) * rm.pow2_l2_levelset_radius(2.0, a, d, p)
+        exact = float(mpmath.sqrt(2) * mpmath.erfinv(2 * mpmath.mpf(p) - 1)) / math.sqrt(2)  # Phi^-1(p) / sqrt 2
+        assert ours == pytest.approx(exact, rel=1e-5)
+
+
+def _pow2_d3_certified_margin(k, a, r, p):
+    """Independent mpmath evaluation of the Neyman-Pearson condition for Pow2(k, a) in d = 3 (lambda = 1), shift
+    r e_1: with T(y) = a (log(1 + ||y||^k) - log(1 + ||y - delta||^k)), c_p such that P(T > c_p) = 1 - p, returns
+    P(T > -c_p) - 1/2 (> 0 iff r is certified). In d = 3, w_1 is uniform on (-1, 1), so given rho,
+    P(T > c | rho) = clip((1 - t)/2, 0, 1), t = (rho^2 + r^2 - s^2) / (2 rho r), s^k = (1 + rho^k) e^(-c/a) - 1."""
+    k, a, r, p = (mpmath.mpf(v) for v in (k, a, r, p))
+    f_rho = _normalised(lambda rho: rho**2 * (1 + rho**k) ** (-a))
+
+    def tail(c):
+        def conditional(rho):
+            sk = (1 + rho**k) * mpmath.exp(-c / a) - 1
+            if sk <= 0:
+                return mpmath.mpf(0)
+            t = (rho**2 + r**2 - sk ** (2 / k)) / (2 * rho * r)
+            return min(max((1 - t) / 2, mpmath.mpf(0)), mpmath.mpf(1))
+
+        edges = [0, r / 4, r / 2, r, 2 * r, 4 * r, 8 * r, mpmath.inf]
+        return mpmath.quad(lambda rho: f_rho(rho) * conditional(rho), sorted(set(edges)))
+
+    bound = a * mpmath.log(1 + (50 + r) ** k)
+    c_p = _root(lambda c: (1 - p) - tail(c), -bound, bound)  # tail is decreasing in c
+    return tail(-c_p) - mpmath.mpf(0.5)
+
+
+@pytest.mark.slow  # nested mpmath quadratures: ~20 s
+@pytest.mark.parametrize("k,a,p", [(2.0, 4.0, 0.8), (1.0, 6.0, 0.99)])
+def test_pow2_levelset_against_an_independent_oracle(k, a, p):
+    """Sound (certified just below our radius) and tight (not certified 0.1% above it)."""
+    ours = rm.pow2_l2_levelset_radius(k, a, 3, p)
+    assert _pow2_d3_certified_margin(k, a, ours * (1 - 1e-4), p) > 0
+    assert _pow2_d3_certified_margin(k, a, ours * (1 + TIGHT), p) < 0
+
+
+def test_pow2_registered_radius():
+    noise = rs.Pow2(k=2.0, a=13.0, dim=20, sigma=0.5)
+    p = np.array([0.6, 0.9])
+    np.testing.assert_allclose(noise.certify(p), noise.lambd * rm.pow2_l2_levelset_radius(2.0, 13.0, 20, p))
+    assert noise.certify(p, "l1")[1] == pytest.approx(noise.certify(0.9))  # l2 -> l1 with C(l2, l1) = 1
+    with pytest.raises(ValueError, match=r"needs a \* k > d"):
+        rm.pow2_l2_levelset_radius(2.0, 5.0, 10, 0.7)
