@@ -40,6 +40,15 @@ Families (lambda = 1):
     R(p) = 2 integral_{s0}^inf s / (e^s - 1) ds = 2 (Li_2(e^-s0) - s0 log(1 - e^-s0)), (1 + s0) e^-s0 = 2p - 1
     (:func:`expp_l1_radius_p_half`; it tends to pi^2/3 as p -> 1).
 
+Level-set (Neyman-Pearson) certificates against l2, the exact certificate up to verified numerical error, with the
+machinery of :class:`rsmooth_ext.certificate_math._Exp2LevelSet` (quadrature over the radius law of the
+conditional incomplete-beta masses, roots in c, a radius verified by adaptive quad):
+
+* Pow2(k, a): U = r^k ~ BetaPrime(d/k, a - d/k), T = a (log(1 + ||y||^k) - log(1 + ||y - delta||^k))
+  (:class:`_Pow2LevelSet`, :func:`pow2_l2_levelset_radius`);
+* Exp2(k, j > 0): U ~ Gamma((d - j)/k), T = h(||y||) - h(||y - delta||), h(s) = s^k + j log s
+  (:class:`_Exp2JLevelSet`, :func:`exp2_j_l2_levelset_radius`).
+
 Tables (the differential method where Phi has no closed-form integral) are computed on first use with
 :func:`rsmooth_ext.certificate_math.differential_table` on the probability grid p_i = Phi_N(z_i) (z evenly
 spaced up to Phi_N^-1(1 - 1e-7)), kept in memory, sound (quad's error bound subtracted, monotone) and looked up by
@@ -66,6 +75,8 @@ __all__ = [
     "expp_l1_radius_p_half",
     "phi_expp_l1",
     "differential_table_radius",
+    "pow2_l2_levelset_radius",
+    "exp2_j_l2_levelset_radius",
     "TABLE_P_MAX",
 ]
 
@@ -266,6 +277,30 @@ def differential_table_radius(kind: str, args: tuple, p):
 # ---- Pow2(k, a) against l2: the level-set (Neyman-Pearson) method ---------------------------------------
 
 
+def _axis_kinks(ls, r: float, c: float) -> list[float]:
+    """The radii rho where the level set {T = c} crosses the e_1 axis (where the conditional masses are not
+    smooth): roots of T(+-rho e_1) = c (``ls._log_ratio_along_axis``), bracketed on a geometric scan of rho and
+    refined by brentq (T along the axis is not monotone in general, so every sign change is refined)."""
+    from scipy import optimize
+
+    rho_max = float(ls.rho.max()) * 4.0 + 4.0 * r
+    grid = np.unique(np.concatenate([np.geomspace(1e-6 * r, rho_max, 600), r * np.linspace(0.5, 1.5, 101)]))
+    out = []
+    for sign in (1, -1):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.array([ls._log_ratio_along_axis(g, r, sign) - c for g in grid])
+        values = np.where(np.isfinite(values), values, np.sign(values) * 1e300)
+        for i in np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0):
+            def f(rho, sign=sign):
+                return ls._log_ratio_along_axis(rho, r, sign) - c
+
+            try:
+                out.append(optimize.brentq(f, grid[i], grid[i + 1], xtol=1e-14 * grid[i + 1], rtol=1e-15))
+            except (ValueError, ZeroDivisionError):  # the scan's sign change was an infinity at rho = r
+                continue
+    return [x for x in out if x > 0]
+
+
 class _Pow2LevelSet(cm._Exp2LevelSet):
     """Masses of the Neyman-Pearson sets of Pow2(k, a, d) (lambda = 1, d >= 2) for the shift delta = r e_1: the
     machinery of :class:`rsmooth_ext.certificate_math._Exp2LevelSet` (eps = rho w, w uniform on the sphere,
@@ -302,25 +337,10 @@ class _Pow2LevelSet(cm._Exp2LevelSet):
         other = abs(rho - r) if sign > 0 else rho + r
         return self.a_pow * (math.log1p(rho**self.k) - math.log1p(other**self.k))
 
-    def kink_rhos(self, r, c):
-        """The radii rho where x crosses 0 or 1 (the level set {T = c} crosses the e_1 axis): roots of
-        T(+-rho e_1) = c, bracketed on a geometric scan of rho and refined by brentq (T along the axis is not
-        monotone in general, so every sign change of the scan is refined)."""
-        from scipy import optimize
 
-        rho_max = float(self.rho.max()) * 4.0 + 4.0 * r
-        grid = np.unique(np.concatenate([np.geomspace(1e-6 * r, rho_max, 600), r * np.linspace(0.5, 1.5, 101)]))
-        out = []
-        for sign in (1, -1):
-            values = np.array([self._log_ratio_along_axis(g, r, sign) - c for g in grid])
-            values = np.where(np.isfinite(values), values, np.sign(values) * 1e300)
-            for i in np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0):
-                f = lambda rho, sign=sign: self._log_ratio_along_axis(rho, r, sign) - c  # noqa: E731
-                try:
-                    out.append(optimize.brentq(f, grid[i], grid[i + 1], xtol=1e-14 * grid[i + 1], rtol=1e-15))
-                except ValueError:  # the scan's sign change was an infinity at rho = r
-                    continue
-        return [x for x in out if x > 0]
+
+    def kink_rhos(self, r, c):
+        return _axis_kinks(self, r, c)
 
     def _x_pair(self, rho, U, r, c):
         """(x, 1 - x, alive) as in the Exp2 base class, with s^k = U (1 + ratio), ratio = (1 + 1/U) expm1(-c/a):
@@ -350,6 +370,87 @@ class _Pow2LevelSet(cm._Exp2LevelSet):
         """Typical size of T: its first-order term a k rho^(k-1) / (1 + rho^k) r at the median radius."""
         rho_med = float(self._quantile_z(np.array(0.0))) ** (1.0 / self.k)
         return min(self.a_pow * self.k * rho_med ** (self.k - 1.0) / (1.0 + rho_med**self.k) * r, self.c_bound(r))
+
+
+class _Exp2JLevelSet(cm._Exp2LevelSet):
+    """Masses of the Neyman-Pearson sets of Exp2(k, j, d), j > 0 (lambda = 1, d >= 2), for the shift r e_1: the
+    Exp2 machinery with U = rho^k ~ Gamma((d - j)/k) and T(y) = h(||y||) - h(||y - delta||), h(s) = s^k + j log s
+    (increasing, onto the reals, so {T > c} is never empty given rho). Given rho, T > c <=> ||eps - delta|| < s
+    with h(s) = h(rho) - c; s = rho e^delta where phi(delta) = U expm1(k delta) + j delta + c = 0. phi is
+    increasing and convex, and both the tangent root -c/(k U + j) and (for c < 0) the j = 0 root
+    log1p(-c/U)/k lie to the right of the root, so Newton's method from their minimum decreases monotonically
+    to it."""
+
+    NEWTON_STEPS = 60
+
+    def __init__(self, k: float, j: float, d: int):
+        self.j = j
+        self.shape_j = (d - j) / k
+        super().__init__(k, d)
+
+    def _quantile_z(self, z):
+        z = np.asarray(z, dtype=np.float64)
+        return np.where(
+            z <= 0,
+            special.gammaincinv(self.shape_j, special.ndtr(np.minimum(z, 0.0))),
+            special.gammainccinv(self.shape_j, special.ndtr(-np.maximum(z, 0.0))),
+        )
+
+    def _z_of_U(self, U):
+        lower = special.gammainc(self.shape_j, U)
+        if lower < 0.5:
+            return float(special.ndtri(lower))
+        return float(-special.ndtri(special.gammaincc(self.shape_j, U)))
+
+    def _h(self, s):
+        return s**self.k + self.j * math.log(s) if s > 0 else -math.inf
+
+    def _log_ratio_along_axis(self, rho, r, sign):
+        other = abs(rho - r) if sign > 0 else rho + r
+        return self._h(rho) - self._h(other)
+
+    def kink_rhos(self, r, c):
+        return _axis_kinks(self, r, c)
+
+    def _delta(self, U, c):
+        """delta with U expm1(k delta) + j delta = -c, elementwise (see the class docstring)."""
+        k, j = self.k, self.j
+        U = np.asarray(U, dtype=np.float64)
+        delta = -c / (k * U + j)
+        if c < 0:
+            with np.errstate(divide="ignore"):
+                delta = np.minimum(delta, np.log1p(-c / np.where(U > 0, U, np.inf)) / k)
+        for _ in range(self.NEWTON_STEPS):
+            with np.errstate(over="ignore", invalid="ignore"):
+                phi = U * np.expm1(k * delta) + j * delta + c
+                slope = U * k * np.exp(k * delta) + j
+            delta = np.where(np.isfinite(phi) & np.isfinite(slope), delta - phi / slope, delta)
+        return delta
+
+    def _x_pair(self, rho, U, r, c):
+        """(x, 1 - x, alive) as in the Exp2 base class with D = s - rho = rho expm1(delta); alive everywhere."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            D = np.asarray(rho, dtype=np.float64) * np.expm1(self._delta(U, c))
+            denom = 4.0 * rho * r
+            x = (D + r) * (2.0 * rho + D - r) / denom
+            y = (r - D) * (2.0 * rho + D + r) / denom
+        x = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        y = np.clip(np.nan_to_num(y, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        return x, y, np.ones(np.shape(x), dtype=bool)
+
+    def c_bound(self, r):
+        """A c with P(T > c) and P(T < -c) below 1e-15 on the nodes (T is unbounded when j > 0: h(s) -> -inf as
+        s -> 0): doubled from the j = 0 bound until the fast integrals say so."""
+        b = self.k * (float(self.rho.max()) + r) ** max(self.k - 1.0, 0.0) * r + r**self.k + self.j
+        for _ in range(200):
+            if self.tail_fast(r, b) < 1e-15 and self.cdf_fast(r, -b) < 1e-15:
+                return b
+            b *= 2.0
+        return b
+
+    def c_typical(self, r):
+        rho_med = float(self._quantile_z(np.array(0.0))) ** (1.0 / self.k)
+        return (self.k * rho_med ** (self.k - 1.0) + self.j / rho_med) * r
 
 
 def _levelset_radius(ls, p: float, scale: float) -> float:
@@ -423,4 +524,30 @@ def pow2_l2_levelset_radius(k: float, a: float, d: int, p):
         raise ValueError(f"pow2_l2_levelset_radius: needs a * k > d, got a={a!r}, k={k!r}, d={d}")
     p = _check_p(p, "pow2_l2_levelset_radius")
     out = np.array([_pow2_l2_radius_cached(k, a, d, float(pi)) for pi in p.ravel()]).reshape(p.shape)
+    return float(out) if out.ndim == 0 else out
+
+
+@functools.lru_cache(maxsize=8)
+def _exp2_j_levelset(k: float, j: float, d: int) -> _Exp2JLevelSet:
+    return _Exp2JLevelSet(k, j, d)
+
+
+@functools.lru_cache(maxsize=4096)
+def _exp2_j_l2_radius_cached(k: float, j: float, d: int, p: float) -> float:
+    shape = (d - j) / k
+    scale = math.sqrt(math.exp(special.gammaln(shape + 2 / k) - special.gammaln(shape)) / d)  # sigma: the bracket
+    return _levelset_radius(_exp2_j_levelset(k, j, d), p, scale)
+
+
+def exp2_j_l2_levelset_radius(k: float, j: float, d: int, p):
+    """Certified l2 radius of Exp2(k, j, d), j > 0 (lambda = 1, d >= 2, j < d), by the level-set method
+    (:class:`_Exp2JLevelSet`, :func:`_levelset_radius`). Each distinct p costs about a second (cached).
+    Vectorised over p (1/2 < p < 1)."""
+    k = _check_positive("k", k, "exp2_j_l2_levelset_radius")
+    j = _check_positive("j", j, "exp2_j_l2_levelset_radius")
+    d = _check_int("d", d, "exp2_j_l2_levelset_radius", 2)
+    if not j < d:
+        raise ValueError(f"exp2_j_l2_levelset_radius: needs j < d, got j={j!r}, d={d}")
+    p = _check_p(p, "exp2_j_l2_levelset_radius")
+    out = np.array([_exp2_j_l2_radius_cached(k, j, d, float(pi)) for pi in p.ravel()]).reshape(p.shape)
     return float(out) if out.ndim == 0 else out

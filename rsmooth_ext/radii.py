@@ -139,7 +139,7 @@ DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
 # the rs4a families and the j exponent of ExpInf / Exp2 (rsmooth_ext/radii_rs4a.py); j = 0 keeps the entries above
 DIRECT["expinf"] = {"l1": (rs4a.j_or(_expinf_l1, rs4a.expinf_j_l1), True),
                     "linf": (rs4a.j_or(_expinf_linf, rs4a.expinf_j_linf), True)}
-DIRECT["exp2"] = {"l2": (rs4a.j_or(_exp2_l2, rs4a.unavailable("l2")), True)}
+DIRECT["exp2"] = {"l2": (rs4a.j_or(_exp2_l2, rs4a.exp2_j_l2), True)}
 DIRECT.update(rs4a.DIRECT)
 
 def norm_ratio(a: str, b: str, d: int) -> float:

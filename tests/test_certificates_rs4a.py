@@ -191,10 +191,12 @@ def test_registered_pairs_and_conversions():
     assert {"powinf/l1", "powinf/linf", "expp/l1", "pow2/l2"} <= set(rs.radii.supported_pairs())
 
 
-def test_missing_certificates_raise_clear_errors():
-    with pytest.raises(ValueError, match="level-set certificate is not implemented"):
-        rs.Exp2(k=1, j=10, dim=3072, sigma=0.5).certify(0.9)
-    assert rs.Exp2(k=1, j=0, dim=3072, sigma=0.5).certify(0.9) > 0
+def test_exp2_j_registered_radius():
+    noise = rs.Exp2(k=1.5, j=2, dim=20, sigma=0.5)
+    np.testing.assert_allclose(noise.certify(0.9), noise.lambd * rm.exp2_j_l2_levelset_radius(1.5, 2.0, 20, 0.9))
+    assert rs.Exp2(k=2, j=0, dim=20, sigma=0.5).certify(0.9) == rs.Exp2(k=2, dim=20, sigma=0.5).certify(0.9)
+    with pytest.raises(ValueError, match="needs j < d"):
+        rm.exp2_j_l2_levelset_radius(1.0, 20.0, 20, 0.7)
 
 
 def test_argument_errors():
@@ -266,3 +268,46 @@ def test_pow2_registered_radius():
     assert noise.certify(p, "l1")[1] == pytest.approx(noise.certify(0.9))  # l2 -> l1 with C(l2, l1) = 1
     with pytest.raises(ValueError, match=r"needs a \* k > d"):
         rm.pow2_l2_levelset_radius(2.0, 5.0, 10, 0.7)
+
+
+# ---- Exp2(k, j) against l2: the level-set method -------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [3, 20])
+def test_exp2_j_levelset_small_j_is_the_gaussian(d):
+    """j -> 0 with k = 2 is N(0, I/2): the certificate tends to Phi^-1(p) / sqrt(2)."""
+    for p in (0.55, 0.99):
+        exact = float(mpmath.erfinv(2 * mpmath.mpf(p) - 1))  # Phi^-1(p) / sqrt 2
+        assert rm.exp2_j_l2_levelset_radius(2.0, 1e-7, d, p) == pytest.approx(exact, rel=1e-5)
+
+
+def _exp2_j_d3_certified_margin(k, j, r, p):
+    """Independent mpmath evaluation of the Neyman-Pearson condition for Exp2(k, j) in d = 3 (lambda = 1): as for
+    Pow2 above with h(s) = s^k + j log s, s = h^-1(h(rho) - c) by Lambert W: with s = e^sigma, e^(k sigma) +
+    j sigma = H gives sigma = H/j - W((k/j) e^(k H / j)) / k (W evaluated from its log form for large arguments)."""
+    k, j, r, p = (mpmath.mpf(v) for v in (k, j, r, p))
+    f_rho = _normalised(lambda rho: rho ** (2 - j) * mpmath.exp(-(rho**k)))
+
+    def h_inverse(big_h):
+        return mpmath.exp(big_h / j - mpmath.lambertw((k / j) * mpmath.exp(k * big_h / j)).real / k)
+
+    def tail(c):
+        def conditional(rho):
+            s = h_inverse(rho**k + j * mpmath.log(rho) - c)
+            t = (rho**2 + r**2 - s**2) / (2 * rho * r)
+            return min(max((1 - t) / 2, mpmath.mpf(0)), mpmath.mpf(1))
+
+        edges = [0, r / 4, r / 2, r, 2 * r, 4 * r, 8 * r, mpmath.inf]
+        return mpmath.quad(lambda rho: f_rho(rho) * conditional(rho), edges)
+
+    bound = 200 * (1 + r) ** k + 50 * j
+    c_p = _root(lambda c: (1 - p) - tail(c), -bound, bound)
+    return tail(-c_p) - mpmath.mpf(0.5)
+
+
+@pytest.mark.slow  # nested mpmath quadratures: ~30 s
+@pytest.mark.parametrize("k,j,p", [(2.0, 1.0, 0.8), (1.0, 0.5, 0.99)])
+def test_exp2_j_levelset_against_an_independent_oracle(k, j, p):
+    ours = rm.exp2_j_l2_levelset_radius(k, j, 3, p)
+    assert _exp2_j_d3_certified_margin(k, j, ours * (1 - 1e-4), p) > 0
+    assert _exp2_j_d3_certified_margin(k, j, ours * (1 + TIGHT), p) < 0
