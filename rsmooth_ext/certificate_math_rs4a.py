@@ -25,7 +25,8 @@ Families (lambda = 1):
   l_inf: for k <= 1, g is decreasing, the tail is {r^k < P_a^-1(2u)} and :func:`phi_expinf_j_linf` is closed
   form. For k > 1 and j > 0, g is U-shaped (minimum at r* = (j / (k (k - 1)))^(1/k)): the top u-mass is the
   two-sided set {r < r1} u {r > r2} with g(r1) = g(r2), P = 2u, a root-finding problem per u that is not done
-  here; ``radii`` then certifies l_inf by the l1 conversion (R_l1 / d), which is sound but loose.
+  here as a function of u; :func:`expinf_two_sided_linf_radius` instead walks the curve (u(c), Phi(c)) of the
+  level c (a Riemann lower sum, see :func:`_expinf_two_sided_table`).
 * PowInf(a), f(r) = (1 + r)^-a, r ~ BetaPrime(d, a - d), g(r) = a / (1 + r) decreasing, B = 1/(1 + r) ~ Beta(a - d, d):
   l1: E[g] = a E[B] = a - d, :func:`powinf_l1_radius` = 2d (p - 1/2) / (a - d);
   l_inf: :func:`phi_powinf_linf`, Phi(u) = ((a - d)/2) P(Beta(a - d + 1, d) > b_u), P(B > b_u) = 2u.
@@ -77,6 +78,7 @@ __all__ = [
     "differential_table_radius",
     "pow2_l2_levelset_radius",
     "exp2_j_l2_levelset_radius",
+    "expinf_two_sided_linf_radius",
     "TABLE_P_MAX",
 ]
 
@@ -551,3 +553,74 @@ def exp2_j_l2_levelset_radius(k: float, j: float, d: int, p):
     p = _check_p(p, "exp2_j_l2_levelset_radius")
     out = np.array([_exp2_j_l2_radius_cached(k, j, d, float(pi)) for pi in p.ravel()]).reshape(p.shape)
     return float(out) if out.ndim == 0 else out
+
+
+# ---- ExpInf(k > 1, j > 0) against l_inf: the two-sided top set ---------------------------------------------
+
+TWO_SIDED_POINTS = 100_000
+
+
+def _bisect_increasing(f, lo, hi, steps=200):
+    """Elementwise root of f (increasing on [lo, hi], arrays of brackets, lo > 0) by bisection in log space."""
+    lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+    for _ in range(steps):
+        mid = np.sqrt(lo * hi)
+        below = f(mid) < 0
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=16)
+def _expinf_two_sided_table(k: float, j: float, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(p grid, sound radii) of ExpInf(k > 1, j > 0, d) against l_inf, lambda = 1.
+
+    g(r) = j/r + k r^(k-1) falls to its minimum g* at r*^k = j / (k (k - 1)), then rises. For a level c > g*,
+    the top set {g > c} = {r < r1} u {r > r2} (g(r1) = g(r2) = c, r1 < r* < r2) has r-mass
+    m = P_a(r1^k) + Q_a(r2^k) and E[g; set] = E = cj (P_{a-1/k}(r1^k) + Q_{a-1/k}(r2^k)) +
+    ck (P_{a+1-1/k}(r1^k) + Q_{a+1-1/k}(r2^k)) (a = (d - j)/k; cj, ck as in :func:`phi_expinf_j_linf`), so along
+    the curve u = m/2 the growth function is Phi(u) = E/2, increasing in u. The curve is parametrised by the
+    right end, U2 = r2^k = Q_a^-1(Phi_N(-z)) on an even grid of z (even resolution in the right tail's mass),
+    c = g(r2), and r1 by bisection (200 halvings in log space: r1 to double precision).
+    R(p_i) = integral_{1-p_i}^{1/2} du / Phi(u) is bounded below by the Riemann sum
+    taking 1/Phi at the right (larger u) end of each piece, as 1/Phi decreases in u: a sound table, lowered
+    by a relative 1e-9 for the float error of the incomplete gamma functions."""
+    a = (d - j) / k
+    c_j = j * math.exp(special.gammaln(a - 1.0 / k) - special.gammaln(a))
+    c_k = k * math.exp(special.gammaln(a + 1.0 - 1.0 / k) - special.gammaln(a))
+    U_star = j / (k * (k - 1.0))
+    r_star = U_star ** (1.0 / k)
+
+    def g(r):
+        return j / r + k * r ** (k - 1.0)
+
+    z = np.linspace(-8.5, 8.5, TWO_SIDED_POINTS)
+    U2 = np.maximum(special.gammainccinv(a, special.ndtr(-z)), U_star)
+    c = g(U2 ** (1.0 / k))
+    r1 = _bisect_increasing(lambda r: c - g(r), np.full_like(c, 1e-300), np.full_like(c, r_star))[1]
+    U1 = np.minimum(r1**k, U_star)
+    mass = special.gammainc(a, U1) + special.gammaincc(a, U2)
+    expected = (c_j * (special.gammainc(a - 1 / k, U1) + special.gammaincc(a - 1 / k, U2))
+                + c_k * (special.gammainc(a + 1 - 1 / k, U1) + special.gammaincc(a + 1 - 1 / k, U2)))
+    u = np.minimum(mass / 2.0, 0.5)
+    phi = expected / 2.0
+    order = np.argsort(-u, kind="stable")  # decreasing u: 1/2 first
+    u, phi = np.concatenate([[0.5], u[order]]), np.concatenate([[phi.max()], phi[order]])
+    keep = u > 0
+    u, phi = u[keep], phi[keep]
+    right_phi = np.maximum.accumulate(phi[::-1])[::-1][:-1]  # Phi at (or above) the right end of each piece
+    pieces = (u[:-1] - u[1:]) / right_phi
+    radii = np.concatenate([[0.0], np.cumsum(pieces)]) * (1.0 - 1e-9)
+    return 1.0 - u, radii
+
+
+def expinf_two_sided_linf_radius(k: float, j: float, d: int, p):
+    """Differential-method radius of ExpInf(k > 1, j > 0, d) against l_inf (lambda = 1) from
+    :func:`_expinf_two_sided_table`: the entry of the largest grid point <= p (a lower bound); 0 for p <= 1/2."""
+    k, j, d, _ = _expinf_j_args(k, j, d, "expinf_two_sided_linf_radius")
+    if not (k > 1.0 and j > 0.0):
+        raise ValueError(f"expinf_two_sided_linf_radius: needs k > 1 and j > 0, got k={k!r}, j={j!r}")
+    grid, radii = _expinf_two_sided_table(k, j, d)
+    p = np.asarray(p, dtype=np.float64)
+    index = np.searchsorted(grid, p, side="right") - 1
+    out = np.where(index >= 0, radii[np.clip(index, 0, None)], 0.0)
+    return np.where(p > 0.5, out, 0.0)

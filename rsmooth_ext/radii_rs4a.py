@@ -2,8 +2,8 @@
 :data:`rsmooth_ext.radii.DIRECT` (same contract: p an array with 1/2 < p <= 1, lambda applied here). The math is
 in :mod:`rsmooth_ext.certificate_math_rs4a`.
 
-* ExpInf(k, j > 0): l1 closed form; l_inf by the differential method for k <= 1, else (k > 1: the growth
-  function's top set is two-sided, not implemented) the l1 radius converted, R_l1 / d.
+* ExpInf(k, j > 0): l1 closed form; l_inf by the differential method (k <= 1: a table of the closed-form
+  growth function; k > 1: the two-sided top set, walked along its level), at least the l1 radius / d.
 * PowInf(a): l1 closed form 2d (p - 1/2)/(a - d); l_inf by the differential method (table).
 * Expp(p): l1 exact closed form for p >= 1, closed form for p = 1/2, the differential method (table) otherwise.
 * Pow2(k, a), l2: the level-set (Neyman-Pearson) method, per distinct p (a few tenths of a second each, cached).
@@ -41,7 +41,9 @@ def expinf_j_l1(noise, p, d):
 def expinf_j_linf(noise, p, d):
     if noise.k <= 1.0:
         return noise.lambd * rm.differential_table_radius("expinf_j_linf", (noise.k, noise.j, d), p)
-    return expinf_j_l1(noise, p, d) / d  # conversion: the l_inf ball of radius R / d lies in the l1 ball of radius R
+    # g(r) = j/r + k r^(k-1) is U-shaped: the two-sided top set; never below the l1 conversion R_l1 / d
+    two_sided = noise.lambd * rm.expinf_two_sided_linf_radius(noise.k, noise.j, d, p)
+    return np.maximum(two_sided, expinf_j_l1(noise, p, d) / d)
 
 
 def powinf_l1(noise, p, d):

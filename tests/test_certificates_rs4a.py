@@ -186,8 +186,9 @@ def test_registered_pairs_and_conversions():
                                       rs.ExpInf(k=k, dim=d, sigma=0.5).certify(p, "l1"))
     with_j = rs.ExpInf(k=1.0, j=10, dim=d, sigma=0.5)
     assert np.all(with_j.certify(p) > with_j.certify(p, "l1") / d)
-    steep = rs.ExpInf(k=2.0, j=10, dim=d, sigma=0.5)  # k > 1, j > 0: l_inf only by the l1 conversion
-    np.testing.assert_allclose(steep.certify(p), steep.certify(p, "l1") / d, rtol=1e-12)
+    steep = rs.ExpInf(k=2.0, j=10, dim=d, sigma=0.5)  # k > 1, j > 0: the two-sided growth function
+    assert np.all(steep.certify(p) >= steep.certify(p, "l1") / d)
+    assert steep.certify(0.999) > 5 * steep.certify(0.999, "l1") / d
     assert {"powinf/l1", "powinf/linf", "expp/l1", "pow2/l2"} <= set(rs.radii.supported_pairs())
 
 
@@ -311,3 +312,58 @@ def test_exp2_j_levelset_against_an_independent_oracle(k, j, p):
     ours = rm.exp2_j_l2_levelset_radius(k, j, 3, p)
     assert _exp2_j_d3_certified_margin(k, j, ours * (1 - 1e-4), p) > 0
     assert _exp2_j_d3_certified_margin(k, j, ours * (1 + TIGHT), p) < 0
+
+
+# ---- ExpInf(k > 1, j > 0) against l_inf: the two-sided top set ------------------------------------------
+
+
+def test_expinf_two_sided_small_j_is_the_j_free_differential_radius():
+    for p in (0.6, 0.9, 0.999):
+        exact = cm.differential_radius(cm.phi_expinf_linf(2.0, 50), p)[0]
+        assert_sound_and_tight(rm.expinf_two_sided_linf_radius(2.0, 1e-6, 50, p), exact, f"j -> 0, p={p}")
+
+
+def _expinf_two_sided_oracle(k, j, d, p):
+    """Independent mpmath evaluation: along the level c > g* = min g, the top set {r < r1(c)} u {r > r2(c)} has
+    mass m(c) and E[g; set] = E(c) (quadratures of the radius density f ~ r^(d-1-j) exp(-r^k)); u = m/2,
+    Phi = E/2, so R(p) = int du / Phi = int -m'(c) / E(c) dc with -m'(c) = f(r1)/|g'(r1)| + f(r2)/|g'(r2)| and
+    m(c_p) = 2(1 - p). Parametrised by r2 = r* + s (c = g(r2), dc = g'(r2) ds), which keeps full precision
+    near c = g*: R = int_0^{s_p} (f(r1) g'(r2)/|g'(r1)| + f(r2)) / E ds."""
+    k, j, d, p = (mpmath.mpf(v) for v in (k, j, d, p))
+    f = _normalised(lambda r: r ** (d - 1 - j) * mpmath.exp(-(r**k)))
+
+    def g(r):
+        return j / r + k * r ** (k - 1)
+
+    def g_prime(r):
+        return -j / r**2 + k * (k - 1) * r ** (k - 2)
+
+    r_star = (j / (k * (k - 1))) ** (1 / k)
+
+    def left_end(r2):
+        c = g(r2)
+        return _root(lambda r: c - g(r), mpmath.mpf(10) ** -30, r_star)
+
+    def mass(r2):
+        return mpmath.quad(f, [0, left_end(r2)]) + mpmath.quad(f, [r2, 2 * r2, mpmath.inf])
+
+    def integrand(s):
+        r2 = r_star + s
+        r1 = left_end(r2)
+        expected = mpmath.quad(lambda r: g(r) * f(r), [0, r1]) + mpmath.quad(lambda r: g(r) * f(r), [r2, mpmath.inf])
+        return (f(r1) * g_prime(r2) / abs(g_prime(r1)) + f(r2)) / expected
+
+    hi = r_star + 1
+    while mass(hi) > 2 * (1 - p):
+        hi += 1
+    r2_p = _root(lambda r2: 2 * (1 - p) - mass(r2), r_star, hi)  # mass decreases in r2
+    return mpmath.quad(integrand, [0, (r2_p - r_star) / 2, r2_p - r_star])
+
+
+@pytest.mark.slow  # nested mpmath quadratures and roots: ~1 min
+def test_expinf_two_sided_against_an_independent_oracle():
+    k, j, d = 2.0, 1.5, 4
+    grid = rm._expinf_two_sided_table(k, j, d)[0]
+    for p in (grid[np.searchsorted(grid, 0.7)], grid[np.searchsorted(grid, 0.99)]):
+        oracle = _expinf_two_sided_oracle(k, j, d, p)
+        assert_sound_and_tight(rm.expinf_two_sided_linf_radius(k, j, d, p), oracle, f"two-sided p={p}")
