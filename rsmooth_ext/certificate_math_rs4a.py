@@ -24,9 +24,9 @@ Families (lambda = 1):
   l1: :func:`expinf_j_l1_radius` (j = 0: the paper's 2(p - 1/2) Gamma(d/k + 1)/Gamma((d-1)/k + 1));
   l_inf: for k <= 1, g is decreasing, the tail is {r^k < P_a^-1(2u)} and :func:`phi_expinf_j_linf` is closed
   form. For k > 1 and j > 0, g is U-shaped (minimum at r* = (j / (k (k - 1)))^(1/k)): the top u-mass is the
-  two-sided set {r < r1} u {r > r2} with g(r1) = g(r2), P = 2u, a root-finding problem per u that is not done
-  here as a function of u; :func:`expinf_two_sided_linf_radius` instead walks the curve (u(c), Phi(c)) of the
-  level c (a Riemann lower sum, see :func:`_expinf_two_sided_table`).
+  two-sided set {r < r1} u {r > r2} with g(r1) = g(r2), P = 2u; rather than solving for it at each u,
+  :func:`expinf_two_sided_linf_radius` walks the curve (u(c), Phi(c)) of the level c (a Riemann lower sum,
+  see :func:`_expinf_two_sided_table`). The radius is never below the l1 conversion R_l1 / d.
 * PowInf(a), f(r) = (1 + r)^-a, r ~ BetaPrime(d, a - d), g(r) = a / (1 + r) decreasing, B = 1/(1 + r) ~ Beta(a - d, d):
   l1: E[g] = a E[B] = a - d, :func:`powinf_l1_radius` = 2d (p - 1/2) / (a - d);
   l_inf: :func:`phi_powinf_linf`, Phi(u) = ((a - d)/2) P(Beta(a - d + 1, d) > b_u), P(B > b_u) = 2u.
