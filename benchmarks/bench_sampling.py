@@ -27,9 +27,21 @@ from rsmooth_ext.reference import perturb_reference
 
 DEFAULT_SHAPES = ["1000x3x32x32", "100x3x224x224", "64x3x224x224"]
 FAMILIES = ["gaussian", "laplace", "uniform", "lomax", "masking", "expinf", "exp1", "exp2", "uniformball"]
+# the rs4a menu: rows named by family and parameters
+RS4A = {
+    "expinf_j10": lambda dim, sigma: rs.ExpInf(k=2.0, j=10, dim=dim, sigma=sigma),
+    "exp2_j10": lambda dim, sigma: rs.Exp2(k=2.0, j=10, dim=dim, sigma=sigma),
+    "powinf": lambda dim, sigma: rs.PowInf(a=dim + 10, dim=dim, sigma=sigma),
+    "pow2": lambda dim, sigma: rs.Pow2(k=2.0, a=(dim + 10) / 2, dim=dim, sigma=sigma),
+    "expp_p0.5": lambda dim, sigma: rs.Expp(p=0.5, sigma=sigma),
+    "expp_p4": lambda dim, sigma: rs.Expp(p=4.0, sigma=sigma),
+}
+FAMILIES += list(RS4A)
 
 
 def make_noise(family: str, dim: int, sigma: float) -> rs.Noise:
+    if family in RS4A:
+        return RS4A[family](dim, sigma)
     if family == "masking":
         return rs.Masking(keep=0.5)
     cls = rs.NOISES[family]

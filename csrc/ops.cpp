@@ -90,9 +90,16 @@ NoiseKind checked_kind(const char* op, const std::string& family) {
 // needed); these keep the raw op from producing garbage.
 NoiseParams checked_params(const char* op, NoiseKind kind, c10::ArrayRef<double> params) {
   const int expected = kNoiseParamCount[static_cast<int>(kind)];
+  const int least = kNoiseParamMinCount[static_cast<int>(kind)];
   const char* name = kNoiseNames[static_cast<int>(kind)];
-  RSMOOTH_CHECK_VALUE(op, static_cast<int>(params.size()) == expected, "family '", name, "' takes ",
-                      expected, " parameter(s), got ", params.size());
+  const int given = static_cast<int>(params.size());
+  if (least == expected) {
+    RSMOOTH_CHECK_VALUE(op, given == expected, "family '", name, "' takes ", expected, " parameter(s), got ",
+                        params.size());
+  } else {
+    RSMOOTH_CHECK_VALUE(op, given >= least && given <= expected, "family '", name, "' takes ", least, " to ",
+                        expected, " parameters, got ", params.size());
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     RSMOOTH_CHECK_VALUE(op, std::isfinite(params[i]), "params[", i, "] of '", name,
                         "' must be finite, got ", params[i]);
@@ -104,9 +111,19 @@ NoiseParams checked_params(const char* op, NoiseKind kind, c10::ArrayRef<double>
     RSMOOTH_CHECK_VALUE(op, params[0] > 0.0, "scale lambda params[0] of '", name,
                         "' must be > 0, got ", params[0]);
   }
-  if (expected == 2) {
+  if (kind == NoiseKind::PowInf) {
+    RSMOOTH_CHECK_VALUE(op, params[1] > 0.0, "exponent a params[1] of 'powinf' must be > 0, got ", params[1]);
+  } else if (kind == NoiseKind::Expp) {
+    RSMOOTH_CHECK_VALUE(op, params[1] >= 0.1, "exponent p params[1] of 'expp' must be >= 0.1, got ", params[1]);
+  } else if (expected >= 2) {
     RSMOOTH_CHECK_VALUE(op, params[1] > 0.0, "shape k params[1] of '", name, "' must be > 0, got ",
                         params[1]);
+  }
+  if (kind == NoiseKind::Pow2) {
+    RSMOOTH_CHECK_VALUE(op, params[2] > 0.0, "exponent a params[2] of 'pow2' must be > 0, got ", params[2]);
+  } else if (given == 3) {  // expinf, exp2: j
+    RSMOOTH_CHECK_VALUE(op, params[2] >= 0.0, "exponent j params[2] of '", name, "' must be >= 0, got ",
+                        params[2]);
   }
   NoiseParams p{};
   for (size_t i = 0; i < params.size(); ++i) p.v[i] = params[i];
@@ -129,6 +146,24 @@ void check_input_id_range(const char* op, const at::Tensor& ids) {
   const int64_t lo = bounds[0].item<int64_t>(), hi = bounds[1].item<int64_t>();
   RSMOOTH_CHECK_VALUE(op, lo >= 0 && hi < kUint32Limit, "input_ids must lie in [0, 2^32), got min ", lo,
                       ", max ", hi);
+}
+
+// The parameter ranges that depend on the number of elements d per input.
+void check_params_for_dim(const char* op, NoiseKind kind, const NoiseParams& p, int64_t d) {
+  const double dd = static_cast<double>(d);
+  if (kind == NoiseKind::ExpInf || kind == NoiseKind::Exp2) {
+    RSMOOTH_CHECK_VALUE(op, p.v[2] < dd, "exponent j = ", p.v[2], " of '", kNoiseNames[static_cast<int>(kind)],
+                        "' must be < d = ", d, " (elements per input)");
+  } else if (kind == NoiseKind::PowInf) {
+    RSMOOTH_CHECK_VALUE(op, p.v[1] > dd, "exponent a = ", p.v[1], " of 'powinf' must be > d = ", d,
+                        " (elements per input)");
+  } else if (kind == NoiseKind::Pow2) {
+    RSMOOTH_CHECK_VALUE(op, p.v[2] * p.v[1] > dd, "a * k = ", p.v[2] * p.v[1], " of 'pow2' must be > d = ", d,
+                        " (elements per input)");
+  } else if (kind == NoiseKind::Expp) {
+    RSMOOTH_CHECK_VALUE(op, d <= kExppMaxElements, "'expp' supports at most ", kExppMaxElements,
+                        " elements per input, got ", d);
+  }
 }
 
 struct PerturbPlan {
@@ -165,6 +200,7 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   for (int64_t i = 1; i < x.dim(); ++i) d *= x.size(i);
   RSMOOTH_CHECK_VALUE(op, d / 4 < kUint32Limit, "x has ", d, " elements per input; at most ",
                       4 * kUint32Limit - 1, " are supported");
+  check_params_for_dim(op, kind, p, d);
 
   PerturbPlan plan;
   plan.x_float = x.to(at::kFloat).contiguous();

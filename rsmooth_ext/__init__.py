@@ -7,7 +7,22 @@ from . import (
     _meta,  # noqa: F401
 )
 from ._ops import build_info, cuda_built, perturb
-from .noises import NOISES, Exp1, Exp2, ExpInf, Gaussian, Laplace, Lomax, Masking, Noise, Uniform, UniformBall
+from .noises import (
+    NOISES,
+    Exp1,
+    Exp2,
+    ExpInf,
+    Expp,
+    Gaussian,
+    Laplace,
+    Lomax,
+    Masking,
+    Noise,
+    Pow2,
+    PowInf,
+    Uniform,
+    UniformBall,
+)
 from .sequential import SequentialCertifyResult, certify_sequential
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
 from .training import smoothed_log_likelihood
@@ -28,11 +43,14 @@ __all__ = [
     "Exp1",
     "Exp2",
     "ExpInf",
+    "Expp",
     "Gaussian",
     "Laplace",
     "Lomax",
     "Masking",
     "Noise",
+    "Pow2",
+    "PowInf",
     "Uniform",
     "UniformBall",
     "build_info",

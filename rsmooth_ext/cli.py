@@ -39,7 +39,7 @@ from .results import (
 )
 from .smooth import certify, predict
 
-RADIAL = ("expinf", "exp1", "exp2", "uniformball")
+RADIAL = ("expinf", "exp1", "exp2", "uniformball", "powinf", "pow2")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -60,6 +60,9 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     g.add_argument("--match", default="l2", choices=["l2", "l1"], help="sigma convention (default l2)")
     g.add_argument("--k", type=float, default=None, help="shape of lomax (default 3) and expinf/exp1/exp2 (default 1)")
     g.add_argument("--keep", type=float, default=None, help="masking: keep probability")
+    g.add_argument("--j", type=float, default=None, help="expinf/exp2: exponent j of ||x||^-j (default 0)")
+    g.add_argument("--a", type=float, default=None, help="powinf/pow2: tail exponent a (required)")
+    g.add_argument("--p", type=float, default=None, help="expp: exponent p of exp(-|x/lambda|^p) (required)")
     s = p.add_argument_group("sampling")
     if certify_options:
         s.add_argument("--n0", type=int, default=defaults.get("n0", 100), help="selection samples")
@@ -165,8 +168,15 @@ def make_noise(args, dim: int, default_sigma: float = 0.25) -> Noise:
             kwargs["lambd"] = args.lambd
         else:
             kwargs.update(sigma=args.sigma, match=args.match)
-        if name in ("expinf", "exp1", "exp2"):
+        if name in ("expinf", "exp1", "exp2", "pow2"):
             kwargs["k"] = 1.0 if args.k is None else args.k
+        if name in ("expinf", "exp2") and args.j is not None:
+            kwargs["j"] = args.j
+        for option, families in (("a", ("powinf", "pow2")), ("p", ("expp",))):
+            if name in families:
+                if getattr(args, option) is None:
+                    raise CliError(f"--noise {name} needs --{option}")
+                kwargs[option] = getattr(args, option)
         if name == "lomax":
             kwargs["k"] = 3.0 if args.k is None else args.k
         if name in RADIAL:

@@ -60,12 +60,14 @@ class Noise:
         if match == "l2":
             a2 = self._a2()
             if not math.isfinite(a2):
-                raise ValueError(f"{owner}: E||eps||_2^2 is infinite for these parameters; use match='l1' or lambd=")
+                raise ValueError(f"{owner}: E||eps||_2^2 is infinite for these parameters{self._moment_condition(2)}; "
+                                 "use match='l1' or lambd=")
             self._lambd = sigma / math.sqrt(a2)
         else:
             a1 = self._a1()
             if not math.isfinite(a1):
-                raise ValueError(f"{owner}: E||eps||_1 is infinite for these parameters; use lambd=")
+                raise ValueError(f"{owner}: E||eps||_1 is infinite for these parameters{self._moment_condition(1)}; "
+                                 "use lambd=")
             self._lambd = sigma / a1
 
     # -- moments ---------------------------------------------------------------------------------------
@@ -76,6 +78,10 @@ class Noise:
     def _a2(self) -> float:
         """E||eps||_2^2 / d for lambda = 1."""
         raise NotImplementedError
+
+    def _moment_condition(self, order: int) -> str:
+        """What the parameters need for a finite moment of ``order`` (1 or 2), as ' (needs ...)', or ''."""
+        return ""
 
     @property
     def lambd(self) -> float:
@@ -182,6 +188,9 @@ class Lomax(Noise):
     def _a2(self):
         return 2.0 / ((self.k - 1.0) * (self.k - 2.0)) if self.k > 2 else math.inf
 
+    def _moment_condition(self, order):
+        return f" (needs k > {order}, got k = {self.k:g})"
+
     @property
     def params(self):
         return [self._lambd, self.k]
@@ -226,21 +235,47 @@ def _log_abs_sphere_coordinate(d: int) -> float:
     return float(gammaln(d / 2.0) - 0.5 * math.log(math.pi) - gammaln((d + 1) / 2.0))
 
 
+def _exponent_j(value, dim: int, owner: str) -> float:
+    """The radial exponent j of ||x||^-j: a real number with 0 <= j < dim (the density must be integrable)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: j must be a real number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and 0 <= value < dim):
+        raise ValueError(f"{owner}: j must satisfy 0 <= j < dim = {dim} (||x||^-j must be integrable), got {value!r}")
+    return value
+
+
+def _log_beta_prime_moment(alpha: float, beta: float, m: float) -> float:
+    """log E[T^m] for T ~ BetaPrime(alpha, beta) (density ~ t^(alpha-1) (1+t)^(-alpha-beta)); inf if m >= beta."""
+    if m >= beta:
+        return math.inf
+    return float(gammaln(alpha + m) + gammaln(beta - m) - gammaln(alpha) - gammaln(beta))
+
+
 class _Radial(Noise):
-    """eps = r * u with a per-sample radius r and u uniform on a unit l_q sphere of R^dim."""
+    """eps = r * u with a per-sample radius r and u uniform on a unit l_q sphere of R^dim. Subclasses give
+    the radius law (``_log_radius_moment``) and the sphere (``_a1`` / ``_a2`` from E[r] and E[r^2])."""
 
     def __init__(self, *, dim, k=1.0, lambd=None, sigma=None, match: str = "l2"):
         owner = type(self).__name__
         self.dim = _dimension(dim, owner)
         self.k = _positive_real("k", k, owner)
+        self._check_shape()
         super().__init__(lambd=lambd, sigma=sigma, match=match)
 
-    # E[r] / lambda and E[r^2] / lambda^2 for r^k ~ Gamma(dim/k, rate lambda^-k)
+    def _check_shape(self) -> None:
+        """Raise if the radius law's parameters are out of range (checked before the calibration)."""
+
+    def _log_radius_moment(self, m: int) -> float:
+        """log(E[r^m] / lambda^m); the gamma radius r^k ~ Gamma(dim/k, rate lambda^-k) by default."""
+        return _log_gamma_ratio(self.dim, self.k, m)
+
+    # E[r] / lambda and E[r^2] / lambda^2
     def _r1(self):
-        return math.exp(_log_gamma_ratio(self.dim, self.k, 1))
+        return math.exp(self._log_radius_moment(1))
 
     def _r2(self):
-        return math.exp(_log_gamma_ratio(self.dim, self.k, 2))
+        return math.exp(self._log_radius_moment(2))
 
     @property
     def params(self):
@@ -250,13 +285,9 @@ class _Radial(Noise):
         return f"k={self.k:g}, dim={self.dim}, "
 
 
-class ExpInf(_Radial):
-    """Density proportional to exp(-(||x||_inf / lambda)^k): r^k ~ Gamma(d/k, rate lambda^-k), then one
-    uniformly chosen coordinate is +-r and the others are uniform on (-r, r).
+class _LinfSphere:
+    """Moments of r * u, u on the unit l_inf sphere (one coordinate +-1, the others uniform on (-1, 1)):
     m1 = (d+1)/(2d) E[r], m2 = (1 + (d-1)/3) E[r^2] / d."""
-
-    family = "expinf"
-    natural_adversary = "linf"
 
     def _a1(self):
         d = self.dim
@@ -265,6 +296,46 @@ class ExpInf(_Radial):
     def _a2(self):
         d = self.dim
         return (1.0 + (d - 1) / 3.0) * self._r2() / d
+
+
+class _L2Sphere:
+    """Moments of r * u, u uniform on the unit l2 sphere: m1 = E[r] Gamma(d/2)/(sqrt(pi) Gamma((d+1)/2)),
+    m2 = E[r^2] / d."""
+
+    def _a1(self):
+        return self._r1() * math.exp(_log_abs_sphere_coordinate(self.dim))
+
+    def _a2(self):
+        return self._r2() / self.dim
+
+
+class _GammaRadialJ(_Radial):
+    """Density proportional to ||x||^-j exp(-(||x|| / lambda)^k) (rs4a's ExpInf / Exp2 with their j): the radius
+    has density ~ r^(d-1-j) exp(-(r/lambda)^k), i.e. r^k ~ Gamma((d - j)/k, rate lambda^-k). j = 0 (default)
+    gives exactly the j-free family (same params, same kernel stream)."""
+
+    def __init__(self, *, dim, k=1.0, j=0, lambd=None, sigma=None, match: str = "l2"):
+        self.j = _exponent_j(j, _dimension(dim, type(self).__name__), type(self).__name__)
+        super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
+
+    def _log_radius_moment(self, m):
+        return _log_gamma_ratio(self.dim - self.j if self.j else self.dim, self.k, m)
+
+    @property
+    def params(self):
+        return [self._lambd, self.k] + ([self.j] if self.j else [])
+
+    def _extra_repr(self):
+        return f"k={self.k:g}, " + (f"j={self.j:g}, " if self.j else "") + f"dim={self.dim}, "
+
+
+class ExpInf(_LinfSphere, _GammaRadialJ):
+    """Density proportional to ||x||_inf^-j exp(-(||x||_inf / lambda)^k) (j = 0 by default): r^k ~ Gamma((d-j)/k,
+    rate lambda^-k), then one uniformly chosen coordinate is +-r and the others are uniform on (-r, r).
+    m1 = (d+1)/(2d) E[r], m2 = (1 + (d-1)/3) E[r^2] / d, E[r^m] = lambda^m Gamma((d-j+m)/k) / Gamma((d-j)/k)."""
+
+    family = "expinf"
+    natural_adversary = "linf"
 
 
 class Exp1(_Radial):
@@ -282,22 +353,16 @@ class Exp1(_Radial):
         return 2.0 * self._r2() / (d * (d + 1.0))
 
 
-class Exp2(_Radial):
-    """Density proportional to exp(-(||x||_2 / lambda)^k): r^k ~ Gamma(d/k, rate lambda^-k), times a point
-    uniform on the unit l2 sphere. m1 = E[r] Gamma(d/2)/(sqrt(pi) Gamma((d+1)/2)), m2 = E[r^2]/d.
-    k = 2 is the Gaussian with standard deviation lambda / sqrt(2)."""
+class Exp2(_L2Sphere, _GammaRadialJ):
+    """Density proportional to ||x||_2^-j exp(-(||x||_2 / lambda)^k) (j = 0 by default): r^k ~ Gamma((d-j)/k,
+    rate lambda^-k), times a point uniform on the unit l2 sphere. m1 = E[r] Gamma(d/2)/(sqrt(pi) Gamma((d+1)/2)),
+    m2 = E[r^2]/d. k = 2, j = 0 is the Gaussian with standard deviation lambda / sqrt(2)."""
 
     family = "exp2"
     natural_adversary = "l2"
 
-    def _a1(self):
-        return self._r1() * math.exp(_log_abs_sphere_coordinate(self.dim))
 
-    def _a2(self):
-        return self._r2() / self.dim
-
-
-class UniformBall(_Radial):
+class UniformBall(_L2Sphere, _Radial):
     """Uniform in the l2 ball of radius lambda: r = lambda U^(1/d), times a point uniform on the unit l2
     sphere. m1 = lambda d/(d+1) Gamma(d/2)/(sqrt(pi) Gamma((d+1)/2)), m2 = lambda^2/(d+2)."""
 
@@ -313,12 +378,6 @@ class UniformBall(_Radial):
     def _r2(self):
         return self.dim / (self.dim + 2.0)
 
-    def _a1(self):
-        return self._r1() * math.exp(_log_abs_sphere_coordinate(self.dim))
-
-    def _a2(self):
-        return self._r2() / self.dim
-
     @property
     def params(self):
         return [self._lambd]
@@ -327,8 +386,105 @@ class UniformBall(_Radial):
         return f"dim={self.dim}, "
 
 
+class PowInf(_LinfSphere, _Radial):
+    """Density proportional to (1 + ||x||_inf / lambda)^-a (rs4a's PowInf), a > dim: the radius r = ||eps||_inf has
+    density ~ r^(d-1) (1 + r/lambda)^-a, i.e. r / lambda ~ BetaPrime(d, a - d) (a ratio of independent gammas
+    Gamma(d) / Gamma(a - d)); the direction is that of ExpInf. E[r^m] = lambda^m Gamma(d+m) Gamma(a-d-m) /
+    (Gamma(d) Gamma(a-d)), finite for a > d + m: ``sigma=`` needs a > dim + 2 (match='l2') or a > dim + 1 ('l1')."""
+
+    family = "powinf"
+    natural_adversary = "linf"
+
+    def __init__(self, *, a, dim, lambd=None, sigma=None, match: str = "l2"):
+        self.a = _positive_real("a", a, "PowInf")
+        super().__init__(dim=dim, k=1.0, lambd=lambd, sigma=sigma, match=match)
+
+    def _check_shape(self):
+        if not self.a > self.dim:
+            raise ValueError(f"PowInf: a must be > dim = {self.dim} (the density must be integrable), got {self.a!r}")
+
+    def _log_radius_moment(self, m):
+        return _log_beta_prime_moment(float(self.dim), self.a - self.dim, float(m))
+
+    def _moment_condition(self, order):
+        return f" (needs a > dim + {order} = {self.dim + order}, got a = {self.a:g})"
+
+    @property
+    def params(self):
+        return [self._lambd, self.a]
+
+    def _extra_repr(self):
+        return f"a={self.a:g}, dim={self.dim}, "
+
+
+class Pow2(_L2Sphere, _Radial):
+    """Density proportional to (1 + (||x||_2 / lambda)^k)^-a (rs4a's Pow2), a k > dim: t = (r / lambda)^k has
+    density ~ t^(d/k - 1) (1 + t)^-a, i.e. t ~ BetaPrime(d/k, a - d/k) (a ratio of independent gammas), times a
+    point uniform on the unit l2 sphere. E[r^m] = lambda^m Gamma(d/k + m/k) Gamma(a - (d+m)/k) / (Gamma(d/k)
+    Gamma(a - d/k)), finite for a k > d + m: ``sigma=`` needs a k > dim + 2 (match='l2') or > dim + 1 ('l1')."""
+
+    family = "pow2"
+    natural_adversary = "l2"
+
+    def __init__(self, *, k, a, dim, lambd=None, sigma=None, match: str = "l2"):
+        self.a = _positive_real("a", a, "Pow2")
+        super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
+
+    def _check_shape(self):
+        if not self.a * self.k > self.dim:
+            raise ValueError(f"Pow2: a * k must be > dim = {self.dim} (the density must be integrable), got "
+                             f"a={self.a!r}, k={self.k!r}")
+
+    def _log_radius_moment(self, m):
+        alpha = self.dim / self.k
+        return _log_beta_prime_moment(alpha, self.a - alpha, m / self.k)
+
+    def _moment_condition(self, order):
+        return f" (needs a * k > dim + {order} = {self.dim + order}, got a * k = {self.a * self.k:g})"
+
+    @property
+    def params(self):
+        return [self._lambd, self.k, self.a]
+
+    def _extra_repr(self):
+        return f"k={self.k:g}, a={self.a:g}, dim={self.dim}, "
+
+
+EXPP_MIN_P = 0.1
+
+
+class Expp(Noise):
+    """I.i.d. generalized normal (rs4a's Expp): density proportional to exp(-|x_i / lambda|^p) per coordinate,
+    |eps_i| / lambda = G^(1/p) with G ~ Gamma(1/p), random sign. p = 1 is Laplace(lambda), p = 2 is
+    N(0, lambda^2 / 2). m1 = lambda Gamma(2/p) / Gamma(1/p), m2 = lambda^2 Gamma(3/p) / Gamma(1/p).
+    p >= 0.1 (below, Gamma(1/p)^(1/p) reaches the float32 range)."""
+
+    family = "expp"
+    natural_adversary = "l1"
+
+    def __init__(self, *, p, lambd=None, sigma=None, match: str = "l2"):
+        self.p = _positive_real("p", p, "Expp")
+        if self.p < EXPP_MIN_P:
+            raise ValueError(f"Expp: p must be >= {EXPP_MIN_P} (smaller p overflow float32 noise values), got {p!r}")
+        super().__init__(lambd=lambd, sigma=sigma, match=match)
+
+    def _a1(self):
+        return math.exp(gammaln(2.0 / self.p) - gammaln(1.0 / self.p))
+
+    def _a2(self):
+        return math.exp(gammaln(3.0 / self.p) - gammaln(1.0 / self.p))
+
+    @property
+    def params(self):
+        return [self._lambd, self.p]
+
+    def _extra_repr(self):
+        return f"p={self.p:g}, "
+
+
 NOISES: dict[str, type[Noise]] = {
-    cls.family: cls for cls in (Gaussian, Laplace, Uniform, Lomax, Masking, ExpInf, Exp1, Exp2, UniformBall)
+    cls.family: cls
+    for cls in (Gaussian, Laplace, Uniform, Lomax, Masking, ExpInf, Exp1, Exp2, UniformBall, PowInf, Pow2, Expp)
 }
 
 

@@ -44,6 +44,7 @@ import torch
 from scipy import special, stats
 
 from . import certificate_math as cm
+from . import radii_rs4a as rs4a
 from .margins import ELEMENTARY_MARGIN, SPECIAL_FUNCTION_MARGIN, round_down
 from .tables import SHIPPED, get_table
 
@@ -185,6 +186,11 @@ DIRECT: dict[str, dict[str, tuple[Callable, bool]]] = {
     "exp1": {"l1": (_exp1_l1, True)},
     "exp2": {"l2": (_exp2_l2, True)},
 }
+# the rs4a families and the j exponent of ExpInf / Exp2 (rsmooth_ext/radii_rs4a.py); j = 0 keeps the entries above
+DIRECT["expinf"] = {"l1": (rs4a.j_or(_expinf_l1, rs4a.expinf_j_l1), True),
+                    "linf": (rs4a.j_or(_expinf_linf, rs4a.expinf_j_linf), True)}
+DIRECT["exp2"] = {"l2": (rs4a.j_or(_exp2_l2, rs4a.exp2_j_l2), True)}
+DIRECT.update(rs4a.DIRECT)
 
 def norm_ratio(a: str, b: str, d: int) -> float:
     """C(a, b) = max ||delta||_a / ||delta||_b over R^d."""

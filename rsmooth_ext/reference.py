@@ -86,15 +86,24 @@ def sample_noise_reference(noise: Noise, shape: tuple[int, ...], *, generator: t
         return _signs(shape, g, device) * lam * (u.pow(-1.0 / noise.k) - 1)
     if family == "masking":
         return (torch.rand(shape, generator=g, device=device) < noise.keep).float()
+    if family == "expp":  # |eps| = lambda * Gamma(1/p)^(1/p), random sign
+        with _fork(g):
+            magnitude = _gamma(1.0 / noise.p, shape, device).pow(1.0 / noise.p)
+        return (_signs(shape, g, device) * lam * magnitude).float()
     # radial families: radius, then a point on the unit sphere
     if family == "uniformball":
         radius = lam * torch.rand(rows, generator=g, device=device).pow(1.0 / d)
+    elif family in ("powinf", "pow2"):  # (r / lambda)^k ~ BetaPrime(d/k, a - d/k) = Gamma(d/k) / Gamma(a - d/k)
+        with _fork(g):
+            t = _gamma(d / noise.k, (rows,), device) / _gamma(noise.a - d / noise.k, (rows,), device)
+        radius = (lam * t.pow(1.0 / noise.k)).float()
     else:
-        gamma = torch.distributions.Gamma(torch.tensor(d / noise.k, device=device), torch.tensor(1.0, device=device))
+        shape_j = (d - getattr(noise, "j", 0.0)) / noise.k
+        gamma = torch.distributions.Gamma(torch.tensor(shape_j, device=device), torch.tensor(1.0, device=device))
         with _fork(g):
             z = gamma.sample((rows,))
         radius = lam * z.pow(1.0 / noise.k)
-    if family == "expinf":
+    if family in ("expinf", "powinf"):
         direction = torch.rand(rows, d, generator=g, device=device) * 2 - 1
         chosen = torch.randint(0, d, (rows, 1), generator=g, device=device)
         direction.scatter_(1, chosen, _signs((rows, 1), g, device))
@@ -103,10 +112,16 @@ def sample_noise_reference(noise: Noise, shape: tuple[int, ...], *, generator: t
         with _fork(g):
             direction = dirichlet.sample((rows,))
         direction = direction * _signs((rows, d), g, device)
-    else:  # exp2, uniformball
+    else:  # exp2, uniformball, pow2
         direction = torch.randn(rows, d, generator=g, device=device)
         direction = direction / direction.norm(dim=1, keepdim=True)
     return (radius[:, None] * direction).reshape(shape)
+
+
+def _gamma(shape: float, size, device) -> torch.Tensor:
+    """Gamma(shape, 1) draws of ``size`` in float64 (torch.distributions; the caller forks the generator)."""
+    concentration = torch.tensor(shape, dtype=torch.float64, device=device)
+    return torch.distributions.Gamma(concentration, torch.ones_like(concentration)).sample(tuple(size))
 
 
 class _fork:

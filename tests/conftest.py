@@ -30,7 +30,8 @@ Z_THRESHOLD = 3.89  # two-sided normal quantile for FALSE_ALARM
 
 
 def all_noises(dim: int, sigma: float = 0.5):
-    """One spec of every family, calibrated to ``sigma`` (l2-matched) for inputs of ``dim`` elements."""
+    """One spec of every family (and of the j / boosted-gamma variants), calibrated to ``sigma`` (l2-matched)
+    for inputs of ``dim`` >= 4 elements."""
     return [
         rsmooth_ext.Gaussian(sigma=sigma),
         rsmooth_ext.Laplace(sigma=sigma),
@@ -41,4 +42,10 @@ def all_noises(dim: int, sigma: float = 0.5):
         rsmooth_ext.Exp1(k=2.0, dim=dim, sigma=sigma),
         rsmooth_ext.Exp2(k=0.5, dim=dim, sigma=sigma),
         rsmooth_ext.UniformBall(dim=dim, sigma=sigma),
+        rsmooth_ext.ExpInf(k=2.0, j=3, dim=dim, sigma=sigma),
+        rsmooth_ext.Exp2(k=1.5, j=2, dim=dim, sigma=sigma),
+        rsmooth_ext.PowInf(a=dim + 10, dim=dim, sigma=sigma),
+        rsmooth_ext.Pow2(k=2.0, a=(dim + 12) / 2, dim=dim, sigma=sigma),
+        rsmooth_ext.Expp(p=0.5, sigma=sigma),
+        rsmooth_ext.Expp(p=4.0, sigma=sigma),
     ]

@@ -154,8 +154,11 @@ def test_empirical_moments_match_calibration(match, d):
 
 def _kwargs(noise):
     kwargs = {}
-    if hasattr(noise, "k") and noise.family != "uniformball":
+    if hasattr(noise, "k") and noise.family not in ("uniformball", "powinf"):
         kwargs["k"] = noise.k
+    for name in ("j", "a", "p"):
+        if hasattr(noise, name):
+            kwargs[name] = getattr(noise, name)
     if noise.dim is not None:
         kwargs["dim"] = noise.dim
     return kwargs

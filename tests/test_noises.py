@@ -114,7 +114,7 @@ def test_repr_and_equality():
 
 def test_registry_and_params():
     assert set(rs.NOISES) == {"gaussian", "laplace", "uniform", "lomax", "masking", "expinf", "exp1", "exp2",
-                              "uniformball"}
+                              "uniformball", "powinf", "pow2", "expp"}
     assert rs.Lomax(k=3, lambd=2).params == [2.0, 3.0]
     assert rs.UniformBall(dim=5, lambd=2).params == [2.0]
     assert np.isclose(rs.Exp2(k=2, dim=10, lambd=1).sigma, math.sqrt(0.5))  # k=2 is Gaussian(lambda/sqrt 2)

@@ -61,7 +61,7 @@ inline void iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin,
     const int64_t j0 = 4 * first_block;
     draw_words_tile(stream, first_block, num_blocks, words);
     load_span(a, row, j0, 4 * num_blocks, xin);
-    apply_span(family, words, xin, y, 4 * num_blocks);
+    iid_span(family, stream, j0, words, xin, y, 4 * num_blocks);
     store_span<D>(a, row, j0, 4 * num_blocks, y);
   }
 }

@@ -36,9 +36,10 @@ __global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
     const int64_t block = t - row * blocks_per_row;
     uint32_t words[4];
     float xin[4], y[4];
-    draw_words(a.stream_of_row(row), block, 1, words);
+    const SampleStream stream = a.stream_of_row(row);
+    draw_words(stream, block, 1, words);
     load_span(a, row, 4 * block, 4, xin);
-    apply_span(family, words, xin, y, 4);
+    iid_span(family, stream, 4 * block, words, xin, y, 4);
     store_span<D>(a, row, 4 * block, 4, y);
   }
 }

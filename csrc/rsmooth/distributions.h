@@ -63,16 +63,18 @@ constexpr int kGammaMaxAttempts = 1024;
 
 // log of a Gamma(shape, 1) draw, by Marsaglia and Tsang's squeeze-free rejection method
 // ("A simple method for generating gamma variables", 2000) in double precision. Attempt t uses
-// block t of the radius stream; the acceptance rate is above 95% for every shape >= 1, so the
-// attempt cap is never reached in practice (NaN is returned if it is, and the caller's NaN check
-// reports it). Shapes below 1 use the boost Gamma(a) = Gamma(a + 1) * U^(1/a), with U from `boost`.
-RSMOOTH_HDI double log_gamma_draw(const SampleStream& stream, double shape, uint32_t boost) {
+// block t of the sample's `purpose` stream (kPurposeRadius; another purpose for a second, independent
+// gamma of the same sample); the acceptance rate is above 95% for every shape >= 1, so the attempt
+// cap is never reached in practice (NaN is returned if it is, and the caller's NaN check reports it).
+// Shapes below 1 use the boost Gamma(a) = Gamma(a + 1) * U^(1/a), with U from `boost`.
+RSMOOTH_HDI double log_gamma_draw(const SampleStream& stream, double shape, uint32_t boost,
+                                  Purpose purpose = kPurposeRadius) {
   const double a = shape < 1.0 ? shape + 1.0 : shape;
   const double dd = a - 1.0 / 3.0;
   const double c = 1.0 / sqrt(9.0 * dd);
   for (int attempt = 0; attempt < kGammaMaxAttempts; ++attempt) {
     uint32_t w[4];
-    stream.draw(static_cast<uint32_t>(attempt), kPurposeRadius, w);
+    stream.draw(static_cast<uint32_t>(attempt), purpose, w);
     const double x = normal_d(w[0], w[1]);
     const double t = 1.0 + c * x;
     if (t <= 0.0) continue;

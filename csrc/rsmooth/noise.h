@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "distributions.h"
+#include "generalized_normal.h"
+#include "noise_params.h"
 
 namespace rsmooth {
 
@@ -19,15 +21,23 @@ enum class NoiseKind : int {
   Exp1,
   Exp2,
   UniformBall,
+  PowInf,
+  Pow2,
+  Expp,
   Count
 };
 
 // Names as used by the op schema and the Python specs, indexed by NoiseKind.
-constexpr const char* kNoiseNames[] = {"gaussian", "laplace", "uniform",   "lomax",
-                                       "masking",  "expinf",  "exp1",      "exp2",
-                                       "uniformball"};
-// Number of float parameters each family takes, indexed by NoiseKind.
-constexpr int kNoiseParamCount[] = {1, 1, 1, 2, 1, 2, 2, 2, 1};
+constexpr const char* kNoiseNames[] = {"gaussian", "laplace", "uniform",     "lomax",  "masking",
+                                       "expinf",   "exp1",    "exp2",        "uniformball",
+                                       "powinf",   "pow2",    "expp"};
+// Number of float parameters each family takes (at most; at least), indexed by NoiseKind. ExpInf and Exp2
+// take an optional third one, j (0 when absent: the j-free family, bit for bit).
+//   gaussian, laplace, uniform: [lambda]; lomax: [lambda, k]; masking: [keep]; uniformball: [lambda];
+//   expinf, exp2: [lambda, k(, j)]; exp1: [lambda, k]; powinf: [lambda, a]; pow2: [lambda, k, a];
+//   expp: [lambda, p].
+constexpr int kNoiseParamCount[] = {1, 1, 1, 2, 1, 3, 2, 3, 1, 2, 3, 2};
+constexpr int kNoiseParamMinCount[] = {1, 1, 1, 2, 1, 2, 2, 2, 1, 2, 3, 2};
 
 inline int noise_kind_from_name(const char* name) {
   for (int kind = 0; kind < static_cast<int>(NoiseKind::Count); ++kind) {
@@ -36,10 +46,6 @@ inline int noise_kind_from_name(const char* name) {
   return -1;
 }
 
-constexpr int kMaxNoiseParams = 4;
-struct NoiseParams {
-  double v[kMaxNoiseParams];
-};
 
 // ---- i.i.d. families: x -> x + eps elementwise -----------------------------------------------------
 // Element j of a sample uses word j % 4 of Philox block j / 4. A family consumes its words in groups of
@@ -104,11 +110,12 @@ struct MaskingNoise {
 
 enum class Sphere : int { Linf = 0, L1 = 1, L2 = 2 };
 
-inline Sphere sphere_of(NoiseKind kind) {
+RSMOOTH_HDI Sphere sphere_of(NoiseKind kind) {
   switch (kind) {
-    case NoiseKind::ExpInf: return Sphere::Linf;
+    case NoiseKind::ExpInf:
+    case NoiseKind::PowInf: return Sphere::Linf;
     case NoiseKind::Exp1: return Sphere::L1;
-    default: return Sphere::L2;  // Exp2, UniformBall
+    default: return Sphere::L2;  // Exp2, UniformBall, Pow2
   }
 }
 
@@ -150,8 +157,13 @@ struct RadialDraw {
   float chosen_sign;   // l_inf: its sign
 };
 
-// Radius laws: ExpInf / Exp1 / Exp2 (params lambda, k): r = lambda * z^(1/k), z ~ Gamma(d/k, 1),
-// i.e. r^k ~ Gamma(shape d/k, rate lambda^-k); UniformBall (param lambda): r = lambda * U^(1/d).
+// Radius laws (d = elements per sample):
+//   ExpInf / Exp2 (params lambda, k, j = 0 if absent), Exp1 (lambda, k): r = lambda * z^(1/k),
+//     z ~ Gamma((d - j)/k, 1), i.e. r^k ~ Gamma(shape (d - j)/k, rate lambda^-k);
+//   PowInf (lambda, a; k = 1) and Pow2 (lambda, k, a): r = lambda * t^(1/k), t ~ BetaPrime(d/k, a - d/k),
+//     drawn as t = G1 / G2 with independent G1 ~ Gamma(d/k) (radius stream, boost from choice block 0) and
+//     G2 ~ Gamma(a - d/k) (radius-denominator stream, boost from choice block 1);
+//   UniformBall (lambda): r = lambda * U^(1/d).
 RSMOOTH_HDI RadialDraw draw_radial(NoiseKind kind, const NoiseParams& p, int64_t d,
                                    const SampleStream& stream) {
   uint32_t extra[4];
@@ -160,11 +172,21 @@ RSMOOTH_HDI RadialDraw draw_radial(NoiseKind kind, const NoiseParams& p, int64_t
   const double lambda = p.v[0];
   if (kind == NoiseKind::UniformBall) {
     draw.radius = lambda * exp(log(u01d(extra[3])) / static_cast<double>(d));
+  } else if (kind == NoiseKind::PowInf || kind == NoiseKind::Pow2) {
+    const double k = kind == NoiseKind::PowInf ? 1.0 : p.v[1];
+    const double a = kind == NoiseKind::PowInf ? p.v[1] : p.v[2];
+    const double alpha = static_cast<double>(d) / k;
+    uint32_t extra2[4];
+    stream.draw(1, kPurposeChoice, extra2);
+    const double log_t = log_gamma_draw(stream, alpha, extra[3]) -
+                         log_gamma_draw(stream, a - alpha, extra2[0], kPurposeRadiusDenominator);
+    draw.radius = lambda * exp(log_t / k);
   } else {
     const double k = p.v[1];
-    draw.radius = lambda * exp(log_gamma_draw(stream, static_cast<double>(d) / k, extra[3]) / k);
+    const double shape = (static_cast<double>(d) - p.v[2]) / k;  // p.v[2] = j, 0 for the j-free families
+    draw.radius = lambda * exp(log_gamma_draw(stream, shape, extra[3]) / k);
   }
-  if (kind == NoiseKind::ExpInf) {
+  if (sphere_of(kind) == Sphere::Linf) {
     draw.chosen = static_cast<int64_t>(uniform_index(extra[0], extra[1], static_cast<uint64_t>(d)));
     draw.chosen_sign = sign_from_top_bit(extra[2]);
   } else {

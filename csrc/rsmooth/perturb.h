@@ -87,6 +87,19 @@ RSMOOTH_HDI void apply_span(const Family family, const uint32_t* __restrict__ wo
   for (int t = 0; t < count; t += Family::kGroup) family.apply(words + t, xin + t, y + t);
 }
 
+// The span of an i.i.d. family at elements j0 .. j0+count-1 of the row drawn from `stream`. Families with
+// their own per-element draws (kOwnDraws: Expp's bounded rejection sampler) get the stream and j0 too.
+template <class Family>
+RSMOOTH_HDI void iid_span(const Family& family, const SampleStream& stream, int64_t j0,
+                          const uint32_t* __restrict__ words, const float* __restrict__ xin,
+                          float* __restrict__ y, int count) {
+  if constexpr (requires { Family::kOwnDraws; }) {
+    family.apply_span(stream, j0, words, xin, y, count);
+  } else {
+    apply_span(family, words, xin, y, count);
+  }
+}
+
 // Radial family: unnormalised direction coordinates of `count` elements (a multiple of 4).
 template <Sphere S>
 RSMOOTH_HDI void direction_span(const uint32_t* __restrict__ words, float* __restrict__ raw, int count) {
@@ -124,6 +137,7 @@ inline bool dispatch_iid_family(NoiseKind kind, const NoiseParams& p, Body&& bod
     case NoiseKind::Uniform: body(UniformNoise(p)); return true;
     case NoiseKind::Lomax: body(LomaxNoise(p)); return true;
     case NoiseKind::Masking: body(MaskingNoise(p)); return true;
+    case NoiseKind::Expp: body(ExppNoise(p)); return true;
     default: return false;
   }
 }
