@@ -25,6 +25,16 @@ struct PerturbArgs {
   OutDtype out_dtype;
   int64_t channels;          // channels_last output: C; 0 for rows stored in logical order
   int64_t spatial;           // channels_last output: H * W
+  // (seed, offset, phase) as int64 words in the kernel's memory, or nullptr: the fields above. The CUDA
+  // kernels read them on the device, so a captured CUDA graph replays with new values without re-recording.
+  const int64_t* rng_state = nullptr;
+
+  RSMOOTH_HDI void load_rng_state() {
+    if (rng_state == nullptr) return;
+    seed = static_cast<uint64_t>(rng_state[0]);
+    offset = rng_state[1];
+    phase = static_cast<uint32_t>(rng_state[2]);
+  }
 
   RSMOOTH_HDI int64_t num_rows() const { return num_inputs * num_samples; }
   RSMOOTH_HDI int64_t num_blocks() const { return (numel + 3) / 4; }
