@@ -80,7 +80,7 @@ class StepSpec:
     options: str  # repr of the torch.compile options
 
 
-def _step_function(spec: StepSpec):
+def step_function(spec: StepSpec):
     """The per-batch step as a plain function of tensors: (model, x (inputs, *shape), ids (inputs,),
     rng_state (3,), num_valid_rows ()) -> per-input votes and invalid tallies, or softmax sums."""
     params = list(spec.params)
@@ -125,7 +125,7 @@ def compiled_step(model, spec: StepSpec, options: dict):
         per_model = {}
     step = per_model.get(spec)
     if step is None:
-        step = torch.compile(_own_code_object(_step_function(spec)), **options)
+        step = torch.compile(_own_code_object(step_function(spec)), **options)
         per_model[spec] = step
     return step
 
