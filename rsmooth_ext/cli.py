@@ -17,6 +17,7 @@ import torch
 
 from . import __version__
 from . import distributed as dist
+from .fast_step import fast_preset
 from .noises import NOISES, Noise
 from .radii import ADVERSARIES
 from .results import (
@@ -36,6 +37,7 @@ from .smooth import certify, predict
 
 RADIAL = ("expinf", "exp1", "exp2", "uniformball")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class CliError(Exception):
@@ -69,6 +71,13 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     s.add_argument("--limit", type=int, default=None, help="only the first N examples")
     s.add_argument("--channels-last", action="store_true",
                    help="write the noisy batches channels_last (4-d inputs; faster convolutions on CPU)")
+    s.add_argument("--amp", default=None, choices=sorted(AMP_DTYPES),
+                   help="run the float32 model under torch.autocast in this dtype (noisy batches written in it)")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the per-batch step (noise, model, count) as one graph; CUDA graphs on a GPU")
+    s.add_argument("--fast", action="store_true",
+                   help="the fastest measured combination: --channels-last (image inputs), --amp bf16 (fp16 on a "
+                        "GPU without bf16), --compile")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -266,6 +275,25 @@ def _check_channels_last(args, x) -> None:
         raise CliError(f"--channels-last needs image inputs (N, C, H, W), got shape {tuple(x.shape)}")
 
 
+def _check_forward_options(args) -> None:
+    if (args.amp or args.fast) and args.dtype != "float32":
+        raise CliError(f"--amp and --fast run the float32 model under autocast; --dtype {args.dtype} cannot be added")
+
+
+def _forward_options(args, x, dtype) -> dict:
+    """How the sampling calls run the model on x (on its device): --dtype, --channels-last, --amp, --compile,
+    --fast (``fast_preset``; an explicit --amp wins over its dtype)."""
+    options = {"out_dtype": dtype, "channels_last": args.channels_last, "autocast": None, "compile": args.compile}
+    if args.fast:
+        preset = fast_preset(x)
+        options.update(preset, channels_last=args.channels_last or preset["channels_last"])
+    if args.amp:
+        options["autocast"] = AMP_DTYPES[args.amp]
+    if options["autocast"] is not None:
+        options["out_dtype"] = None  # the noisy batch is written in the autocast dtype
+    return options
+
+
 def _progress(total, initial, quiet, desc):
     from tqdm import tqdm
 
@@ -284,8 +312,8 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         xi = x[index : index + 1].to(device)
         ids = torch.tensor([index], device=device)
         label = int(y[index])
-        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
-                      distributed=distributed, channels_last=args.channels_last)
+        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, distributed=distributed,
+                      **_forward_options(args, xi, dtype))
         if kind == "certify":
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, **common)
             prediction = int(res.prediction[0])
@@ -310,6 +338,8 @@ def _config(args, kind, noise, extra) -> dict:
               "alpha": args.alpha, "seed": args.seed, "dtype": args.dtype}
     if kind == "certify":
         config.update(n0=args.n0, adversary=args.adversary or noise.natural_adversary)
+    if args.amp or args.fast:  # the base classifier is the model as run under autocast
+        config.update(amp=args.amp or "preset")
     config.update(extra)
     return config
 
@@ -347,6 +377,7 @@ def cmd_run(args, kind, log) -> int:
         x, y = x[: args.limit], y[: args.limit]
     check_model_on_data(model, x, y, device, dtype)
     _check_channels_last(args, x)
+    _check_forward_options(args)
     noise = make_noise(args, x[0].numel())
     if kind == "certify":
         try:
@@ -462,6 +493,7 @@ def cmd_demo(args, log) -> int:
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
     _check_channels_last(args, x)
+    _check_forward_options(args)
     noise = make_noise(args, x[0].numel(), default_sigma=0.5)
     try:
         noise.certify(0.75, args.adversary, dim=x[0].numel())

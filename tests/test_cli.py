@@ -164,3 +164,17 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(args) == 0
     assert "loaded the trained demo model from the cache" in capsys.readouterr().out
     assert main([*args, "--train-loss", "smoothed-nll", "--noise", "laplace"]) == 0
+
+
+def test_amp_compile_and_fast_options(workdir, capsys):
+    assert main(["certify", *BASE, "--out", "eager.tsv"]) == 0
+    assert main(["certify", *BASE, "--compile", "--out", "compiled.tsv"]) == 0
+    eager, compiled = rows_without_time("eager.tsv"), rows_without_time("compiled.tsv")
+    assert [r["prediction"] for r in compiled] == [r["prediction"] for r in eager]
+    assert max(abs(a["p_lower"] - b["p_lower"]) for a, b in zip(compiled, eager)) < 0.05  # flips at most
+    assert main(["certify", *BASE, "--amp", "bf16", "--out", "amp.tsv"]) == 0
+    assert json.loads((workdir / "amp.json").read_text())["config"]["amp"] == "bf16"
+    capsys.readouterr()
+    assert main(["certify", *BASE, "--fast", "--dtype", "float16", "--out", "bad.tsv"]) == 2
+    assert "--dtype float16 cannot be added" in capsys.readouterr().err
+    assert not os.path.exists("bad.tsv")
