@@ -84,9 +84,21 @@ RSMOOTH_HDI void store_span(const PerturbArgs& a, int64_t row, int64_t j0, int c
   if (a.channels == 0 && j0 + count <= a.numel) {
     const int64_t base = row * a.numel + j0;
     for (int t = 0; t < count; ++t) store_value<D>(a.out, base + t, y[t]);
-  } else {
+  } else if (a.channels == 0) {
     for (int t = 0; t < count; ++t) {
       if (j0 + t < a.numel) store_value<D>(a.out, a.position(row, j0 + t), y[t]);
+    }
+  } else {  // channels_last: one division per span, then (channel, pixel) step along (no division per element)
+    int64_t c = j0 / a.spatial;
+    int64_t pixel = j0 - c * a.spatial;
+    const int64_t base = row * a.numel;
+    const int last = j0 + count <= a.numel ? count : static_cast<int>(a.numel - j0);
+    for (int t = 0; t < last; ++t) {
+      store_value<D>(a.out, base + pixel * a.channels + c, y[t]);
+      if (++pixel == a.spatial) {
+        pixel = 0;
+        ++c;
+      }
     }
   }
 }
