@@ -88,17 +88,16 @@ RSMOOTH_HDI void store_span(const PerturbArgs& a, int64_t row, int64_t j0, int c
     for (int t = 0; t < count; ++t) {
       if (j0 + t < a.numel) store_value<D>(a.out, a.position(row, j0 + t), y[t]);
     }
-  } else {  // channels_last: one division per span, then (channel, pixel) step along (no division per element)
+  } else {  // channels_last: runs of one channel are strided stores; one division per span, none per element
     int64_t c = j0 / a.spatial;
     int64_t pixel = j0 - c * a.spatial;
     const int64_t base = row * a.numel;
     const int last = j0 + count <= a.numel ? count : static_cast<int>(a.numel - j0);
-    for (int t = 0; t < last; ++t) {
-      store_value<D>(a.out, base + pixel * a.channels + c, y[t]);
-      if (++pixel == a.spatial) {
-        pixel = 0;
-        ++c;
-      }
+    for (int t0 = 0; t0 < last; ++c, pixel = 0) {
+      const int run = static_cast<int>(a.spatial - pixel < last - t0 ? a.spatial - pixel : last - t0);
+      const int64_t first = base + pixel * a.channels + c;
+      for (int t = 0; t < run; ++t) store_value<D>(a.out, first + t * a.channels, y[t0 + t]);
+      t0 += run;
     }
   }
 }
