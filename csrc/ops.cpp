@@ -247,6 +247,39 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   return plan;
 }
 
+// The optional rng_state (seed, offset, phase) tensor: the form a compiled step or a CUDA graph passes,
+// so that these per-batch values are data, not constants of the graph. Replaces the int arguments,
+// which must then be 0. A CPU tensor is checked and read here; a CUDA tensor is read by the kernel on
+// the device (no host synchronisation): its values are the caller's to check.
+at::Tensor attach_rng_state(const char* op, const at::Tensor& x, const std::optional<at::Tensor>& rng_state,
+                            int64_t num_samples, int64_t seed, int64_t offset, int64_t phase, PerturbArgs& a) {
+  if (!rng_state.has_value()) return at::Tensor();
+  const at::Tensor& state = *rng_state;
+  RSMOOTH_CHECK_TYPE(op, state.scalar_type() == at::kLong, "rng_state must be int64, got ", state.scalar_type());
+  RSMOOTH_CHECK_VALUE(op, state.dim() == 1 && state.size(0) == 3,
+                      "rng_state must have shape (3,) = (seed, offset, phase), got ", state.sizes());
+  RSMOOTH_CHECK_VALUE(op, state.device() == x.device(), "rng_state must be on x's device ", x.device(),
+                      ", got ", state.device());
+  RSMOOTH_CHECK_VALUE(op, seed == 0 && offset == 0 && phase == 0,
+                      "with rng_state, the int arguments seed, offset and phase must be 0, got ", seed, ", ",
+                      offset, ", ", phase);
+  const at::Tensor values = state.contiguous();
+  if (values.is_cpu()) {
+    const int64_t* v = values.data_ptr<int64_t>();
+    RSMOOTH_CHECK_VALUE(op, v[1] >= 0 && v[1] + num_samples <= kUint32Limit,
+                        "sample indices rng_state[1] .. rng_state[1] + num_samples - 1 must lie in [0, 2^32), "
+                        "got rng_state[1]=", v[1], ", num_samples=", num_samples);
+    RSMOOTH_CHECK_VALUE(op, v[2] >= 0 && v[2] <= static_cast<int64_t>(kMaxPhase),
+                        "rng_state[2] (phase) must be in [0, ", kMaxPhase, "], got ", v[2]);
+    a.seed = static_cast<uint64_t>(v[0]);
+    a.offset = v[1];
+    a.phase = static_cast<uint32_t>(v[2]);
+  } else {
+    a.rng_state = values.data_ptr<int64_t>();
+  }
+  return values;
+}
+
 void launch_perturb(const at::Tensor& x, PerturbArgs& a, at::Tensor& out) {
   a.out = out.data_ptr();
   run_on_device("perturb", x, [&] { perturb_cpu(a); }, [&](auto stream) { perturb_cuda(a, stream); });
@@ -255,10 +288,12 @@ void launch_perturb(const at::Tensor& x, PerturbArgs& a, at::Tensor& out) {
 at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::ArrayRef<double> params,
                    int64_t num_samples, int64_t seed, int64_t offset, int64_t phase,
                    const std::optional<at::Tensor>& input_ids,
-                   std::optional<at::ScalarType> out_dtype, bool channels_last) {
+                   std::optional<at::ScalarType> out_dtype, bool channels_last,
+                   const std::optional<at::Tensor>& rng_state) {
   const DeviceGuard guard(x.device());
   PerturbPlan plan = plan_perturb("perturb", x, family, params, num_samples, seed, offset, phase,
                                   input_ids, out_dtype, channels_last);
+  const at::Tensor state = attach_rng_state("perturb", x, rng_state, num_samples, seed, offset, phase, plan.args);
   at::Tensor out = at::empty(plan.out_shape, x.options().dtype(plan.out_dtype).memory_format(
                                                  channels_last ? at::MemoryFormat::ChannelsLast
                                                                : at::MemoryFormat::Contiguous));
@@ -268,11 +303,13 @@ at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::Array
 
 void perturb_out_op(at::Tensor& out, const at::Tensor& x, const std::string& family,
                  c10::ArrayRef<double> params, int64_t num_samples, int64_t seed, int64_t offset,
-                 int64_t phase, const std::optional<at::Tensor>& input_ids, bool channels_last) {
+                 int64_t phase, const std::optional<at::Tensor>& input_ids, bool channels_last,
+                 const std::optional<at::Tensor>& rng_state) {
   const DeviceGuard guard(x.device());
   const char* op = "perturb_out";
   PerturbPlan plan = plan_perturb(op, x, family, params, num_samples, seed, offset, phase,
                                   input_ids, out.scalar_type(), channels_last);
+  const at::Tensor state = attach_rng_state(op, x, rng_state, num_samples, seed, offset, phase, plan.args);
   RSMOOTH_CHECK_VALUE(op, out.device() == x.device(), "out must be on x's device ", x.device(),
                       ", got ", out.device());
   RSMOOTH_CHECK_VALUE(op, out.sizes().vec() == plan.out_shape, "out must have shape ",
@@ -308,8 +345,11 @@ at::Tensor philox_op(const at::Tensor& counters, int64_t key0, int64_t key1) {
   return out32.to(at::kLong).bitwise_and(kUint32Limit - 1);
 }
 
-// counts (B, K) += votes of logits (B * n, K); invalid (B) += rows with a NaN / infinite logit.
-void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& logits) {
+// counts (B, K) += votes of logits (B * n, K); invalid (B) += rows with a NaN / infinite logit. With
+// num_valid_rows (an int64 scalar on the logits' device), only rows r < num_valid_rows vote: the padding
+// rows of a fixed-shape batch are skipped without a host synchronisation (a CUDA value is not checked).
+void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& logits,
+                     const std::optional<at::Tensor>& num_valid_rows) {
   const char* op = "argmax_count_";
   RSMOOTH_CHECK_VALUE(op, logits.dim() == 2, "logits must be (rows, num_classes), got shape ", logits.sizes());
   const at::ScalarType t = logits.scalar_type();
@@ -332,6 +372,21 @@ void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& 
                       invalid.device(), " and ", logits.device());
   RSMOOTH_CHECK_VALUE(op, counts.is_contiguous() && invalid.is_contiguous(),
                       "counts and invalid must be contiguous");
+  at::Tensor valid;
+  if (num_valid_rows.has_value()) {
+    valid = num_valid_rows->contiguous();
+    RSMOOTH_CHECK_TYPE(op, valid.scalar_type() == at::kLong, "num_valid_rows must be int64, got ",
+                       valid.scalar_type());
+    RSMOOTH_CHECK_VALUE(op, valid.numel() == 1 && valid.dim() <= 1,
+                        "num_valid_rows must be a scalar (shape () or (1,)), got shape ", valid.sizes());
+    RSMOOTH_CHECK_VALUE(op, valid.device() == logits.device(), "num_valid_rows must be on the logits' device ",
+                        logits.device(), ", got ", valid.device());
+    if (valid.is_cpu()) {
+      const int64_t v = *valid.data_ptr<int64_t>();
+      RSMOOTH_CHECK_VALUE(op, v >= 0 && v <= logits.size(0), "num_valid_rows must be in [0, ", logits.size(0),
+                          "] (the logits' rows), got ", v);
+    }
+  }
   const DeviceGuard guard(logits.device());
   if (logits.size(0) == 0) return;
   const at::Tensor rows = logits.stride(1) == 1 ? logits : logits.contiguous();
@@ -345,6 +400,7 @@ void argmax_count_op(at::Tensor& counts, at::Tensor& invalid, const at::Tensor& 
           : t == at::kBFloat16 ? LogitDtype::BFloat16 : LogitDtype::Float32;
   a.counts = counts.data_ptr<int64_t>();
   a.invalid = invalid.data_ptr<int64_t>();
+  a.num_valid_rows = valid.defined() ? valid.data_ptr<int64_t>() : nullptr;
   run_on_device(op, logits, [&] { argmax_count_cpu(a); }, [&](auto stream) { argmax_count_cuda(a, stream); });
 }
 
@@ -365,11 +421,11 @@ TORCH_LIBRARY(rsmooth_ext, m) {
   m.set_python_module("rsmooth_ext._meta");
   m.def(
       "perturb(Tensor x, str family, float[] params, int num_samples, int seed, int offset, "
-      "int phase, Tensor? input_ids, ScalarType? out_dtype, bool channels_last) -> Tensor");
+      "int phase, Tensor? input_ids, ScalarType? out_dtype, bool channels_last, Tensor? rng_state=None) -> Tensor");
   m.def(
       "perturb_out(Tensor(a!) out, Tensor x, str family, float[] params, int num_samples, "
-      "int seed, int offset, int phase, Tensor? input_ids, bool channels_last) -> ()");
-  m.def("argmax_count_(Tensor(a!) counts, Tensor(b!) invalid, Tensor logits) -> ()");
+      "int seed, int offset, int phase, Tensor? input_ids, bool channels_last, Tensor? rng_state=None) -> ()");
+  m.def("argmax_count_(Tensor(a!) counts, Tensor(b!) invalid, Tensor logits, Tensor? num_valid_rows=None) -> ()");
   m.def("philox4x32_10(Tensor counters, int key0, int key1) -> Tensor");
   m.def("build_info() -> str", &rsmooth::build_info);
 }

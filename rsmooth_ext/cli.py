@@ -18,6 +18,7 @@ import torch
 from . import __version__, cli_sequential
 from . import distributed as dist
 from .data import DATA_FORMATS, DataError, load_examples, unit_range_problem
+from .fast_step import fast_preset
 from .models import DATASET_STATS as CHECKPOINT_DATASETS
 from .models import FORMATS as CHECKPOINT_FORMATS
 from .models import NORMALIZATIONS, CheckpointError, load_checkpoint
@@ -41,6 +42,7 @@ from .smooth import certify, predict
 
 RADIAL = ("expinf", "exp1", "exp2", "uniformball", "powinf", "pow2")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class CliError(Exception):
@@ -79,6 +81,13 @@ def _add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, 
     s.add_argument("--limit", type=int, default=None, help="only the first N examples")
     s.add_argument("--channels-last", action="store_true",
                    help="write the noisy batches channels_last (4-d inputs; faster convolutions on CPU)")
+    s.add_argument("--amp", default=None, choices=sorted(AMP_DTYPES),
+                   help="run the float32 model under torch.autocast in this dtype (noisy batches written in it)")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the per-batch step (noise, model, count) as one graph; CUDA graphs on a GPU")
+    s.add_argument("--fast", action="store_true",
+                   help="the fastest measured combination: --channels-last (image inputs), --amp bf16 (fp16 on a "
+                        "GPU without bf16), --compile")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -321,6 +330,25 @@ def _check_channels_last(args, x) -> None:
         raise CliError(f"--channels-last needs image inputs (N, C, H, W), got shape {tuple(x.shape)}")
 
 
+def _check_forward_options(args) -> None:
+    if (args.amp or args.fast) and args.dtype != "float32":
+        raise CliError(f"--amp and --fast run the float32 model under autocast; --dtype {args.dtype} cannot be added")
+
+
+def _forward_options(args, x, dtype) -> dict:
+    """How the sampling calls run the model on x (on its device): --dtype, --channels-last, --amp, --compile,
+    --fast (``fast_preset``; an explicit --amp wins over its dtype)."""
+    options = {"out_dtype": dtype, "channels_last": args.channels_last, "autocast": None, "compile": args.compile}
+    if args.fast:
+        preset = fast_preset(x)
+        options.update(preset, channels_last=args.channels_last or preset["channels_last"])
+    if args.amp:
+        options["autocast"] = AMP_DTYPES[args.amp]
+    if options["autocast"] is not None:
+        options["out_dtype"] = None  # the noisy batch is written in the autocast dtype
+    return options
+
+
 def _progress(total, initial, quiet, desc):
     from tqdm import tqdm
 
@@ -338,7 +366,8 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
     bar = _progress(already_done + len(todo), already_done, args.quiet or writer is None, kind)
     start = time.perf_counter()
     if kind == "certify" and getattr(args, "sequential", False):
-        cli_sequential.run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtype, bar)
+        cli_sequential.run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtype, bar,
+                                               row_of=row_of)
         bar.close()
         return time.perf_counter() - start
     for finished, index in enumerate(todo, start=1):
@@ -347,10 +376,10 @@ def run_examples(kind, model, x, y, noise, args, todo, writer, device, dtype, *,
         xi = x[row : row + 1].to(device)
         ids = torch.tensor([index], device=device)
         label = int(y[row])
-        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, out_dtype=dtype,
-                      distributed=distributed, channels_last=args.channels_last)
+        common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, distributed=distributed,
+                      **_forward_options(args, xi, dtype))
         if kind == "certify":
-            labels = y[index : index + 1].to(device) if getattr(args, "skip_misclassified", False) else None
+            labels = y[row : row + 1].to(device) if getattr(args, "skip_misclassified", False) else None
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
                           top2=getattr(args, "top2", False),
                           **common)
@@ -379,6 +408,8 @@ def _config(args, kind, noise, extra) -> dict:
         config.update(cli_sequential.config(args))
         if getattr(args, "top2", False):  # recorded only when on, so earlier results files still resume
             config["top2"] = True
+    if getattr(args, "amp", None) or getattr(args, "fast", False):  # the base classifier as run under autocast
+        config.update(amp=args.amp or "preset")
     config.update(extra)
     return config
 
@@ -420,6 +451,7 @@ def cmd_run(args, kind, log) -> int:
     x, y, indices = examples.inputs, examples.labels, examples.indices
     check_model_on_data(model, x, y, device, dtype)
     _check_channels_last(args, x)
+    _check_forward_options(args)
     noise = make_noise(args, x[0].numel())
     if kind == "certify":
         try:
@@ -546,6 +578,7 @@ def cmd_demo(args, log) -> int:
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
     _check_channels_last(args, x)
+    _check_forward_options(args)
     noise = make_noise(args, x[0].numel(), default_sigma=0.5)
     try:
         noise.certify(0.75, args.adversary, dim=x[0].numel())

@@ -51,6 +51,8 @@ def check(args, error) -> None:
         return
     if getattr(args, "top2", False):
         raise error("--top2 is not available with --sequential (its looks bound p_A only)")
+    if getattr(args, "amp", None) or getattr(args, "compile", False) or getattr(args, "fast", False):
+        raise error("--amp, --compile and --fast are not available with --sequential yet")
     if args.radii is not None:
         try:
             args.radii = [float(r) for r in args.radii.split(",")]
@@ -83,16 +85,18 @@ def config(args) -> dict:
     return out
 
 
-def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtype, bar) -> int:
-    """Certify ``todo`` in groups of --group-size examples; one row per example (``seconds`` is the group's
-    time shared equally). Returns the forward passes the model ran."""
+def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtype, bar, *, row_of=None) -> int:
+    """Certify ``todo`` (dataset indices; ``row_of`` maps them to rows of x and y, None: the same) in groups of
+    --group-size examples; one row per example (``seconds`` is the group's time shared equally). Returns the
+    forward passes the model ran."""
     passes = 0
     for start in range(0, len(todo), args.group_size):
         group = todo[start : start + args.group_size]
         t0 = time.perf_counter()
         ids = torch.tensor(group, device=device)
-        labels = y[group].to(device) if args.skip_misclassified else None
-        res = certify_sequential(model, x[group].to(device), noise, args.alpha, n_max=args.n_max, radii=args.radii,
+        rows = group if row_of is None else [row_of[index] for index in group]
+        labels = y[rows].to(device) if args.skip_misclassified else None
+        res = certify_sequential(model, x[rows].to(device), noise, args.alpha, n_max=args.n_max, radii=args.radii,
                                  rtol=args.rtol if args.rtol is not None else 0.01, n0=args.n0,
                                  adversary=args.adversary, batch_size=args.batch_size, seed=args.seed, input_ids=ids,
                                  labels=labels, out_dtype=dtype, channels_last=args.channels_last,
@@ -100,7 +104,7 @@ def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtyp
         passes += res.forward_passes
         seconds = round((time.perf_counter() - t0) / len(group), 6)
         for j, index in enumerate(group):
-            prediction, label = int(res.prediction[j]), int(y[index])
+            prediction, label = int(res.prediction[j]), int(y[rows[j]])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[j]),
                    "radius": float(res.radius[j]), "correct": int(prediction == label),
                    "samples": int(res.num_samples[j]), "seconds": seconds}

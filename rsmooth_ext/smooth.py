@@ -16,6 +16,7 @@ import torch
 
 from . import distributed as dist
 from ._ops import _check_int, as_uint32_ids, check_input_ids, check_perturb_inputs, launch_perturb
+from .fast_step import ForwardPasses
 from .labels import check_labels, check_labels_in_range
 from .noises import Noise
 from .seeding import resolve_seed
@@ -76,7 +77,7 @@ class _Sampler:
     reused buffer, through the model."""
 
     def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last,
-                 distributed=False):
+                 distributed=False, autocast=None, compile=False):
         _check_model_and_batch(model, x)
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed must be a bool, got {distributed!r}")
@@ -95,38 +96,42 @@ class _Sampler:
         self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
         self.launch_ids = as_uint32_ids(self.input_ids)  # checked once here: the op need not re-check (no sync)
         self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
-        self.out_dtype = x.dtype if out_dtype is None else out_dtype
+        self.passes = ForwardPasses(x, out_dtype, autocast, compile)
+        self.out_dtype = self.passes.noisy_dtype
         self.channels_last = channels_last
 
-    def batches(self, phase: int, n: int):
-        """Yield (first input, number of inputs, logits) for every noise batch of n samples per input, in a
-        fixed order. Under ``distributed``, this rank draws only its share of the n samples of every input."""
-        x, bs = self.x, self.batch_size
+    def batch_plan(self, n: int) -> list[tuple[int, int, int, int]]:
+        """The noise batches of n samples per input, in a fixed order: (i0, i1, s0, s1) = samples s0 .. s1-1 of
+        inputs i0 .. i1-1; whole inputs when n <= batch_size, else chunks of one input's samples. Under
+        ``distributed``, only this rank's share of the n samples."""
         begin, end = dist.sample_share(n) if self.distributed else (0, n)
-        n = end - begin
-        if n == 0:
+        share, batch, bs = end - begin, self.x.shape[0], self.batch_size
+        if share == 0:
+            return []
+        per_batch = bs // share
+        if per_batch >= 1:
+            return [(i0, min(i0 + per_batch, batch), begin, end) for i0 in range(0, batch, per_batch)]
+        return [(i, i + 1, s0, min(s0 + bs, end)) for i in range(batch) for s0 in range(begin, end, bs)]
+
+    def batches(self, phase: int, n: int):
+        """Yield (first input, number of inputs, logits) for every noise batch of ``batch_plan(n)``, written
+        into one reused buffer."""
+        plan = self.batch_plan(n)
+        if not plan:
             return
-        shape = (min(bs, max(n, (bs // n) * n)), *x.shape[1:])
+        x = self.x
+        shape = (max((i1 - i0) * (s1 - s0) for i0, i1, s0, s1 in plan), *x.shape[1:])
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         buffer = torch.empty(shape, dtype=self.out_dtype, device=x.device).contiguous(memory_format=fmt)
-        per_batch = bs // n
-        if per_batch >= 1:
-            for i0 in range(0, x.shape[0], per_batch):
-                i1 = min(i0 + per_batch, x.shape[0])
-                rows = buffer[: (i1 - i0) * n]
-                launch_perturb(x[i0:i1], self.noise, n, self.seed, begin, phase, self.launch_ids[i0:i1], None,
-                               self.channels_last, rows)
-                yield i0, i1 - i0, self._logits(rows)
-        else:
-            for i in range(x.shape[0]):
-                for s0 in range(begin, end, bs):
-                    rows = buffer[: min(bs, end - s0)]
-                    launch_perturb(x[i : i + 1], self.noise, rows.shape[0], self.seed, s0, phase,
-                                   self.launch_ids[i : i + 1], None, self.channels_last, rows)
-                    yield i, 1, self._logits(rows)
+        for i0, i1, s0, s1 in plan:
+            rows = buffer[: (i1 - i0) * (s1 - s0)]
+            launch_perturb(x[i0:i1], self.noise, s1 - s0, self.seed, s0, phase, self.launch_ids[i0:i1], None,
+                           self.channels_last, rows)
+            yield i0, i1 - i0, self._logits(rows)
 
     def _logits(self, rows):
-        logits = self.model(rows)
+        with self.passes.context():
+            logits = self.model(rows)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(
@@ -142,7 +147,9 @@ class _Sampler:
         """Vote counts (B, K) of n samples per input and invalid-sample tallies (B,) on the device, without
         synchronising with the host (summed over ranks under ``distributed``)."""
         counts = invalid = None
-        for i0, m, logits in self.batches(phase, n):
+        if self.passes.compiled:
+            counts, invalid = self.passes.run(self, "count", phase, self.batch_plan(n)) or (None, None)
+        for i0, m, logits in () if self.passes.compiled else self.batches(phase, n):
             if counts is None:
                 counts, invalid = self._zeros(logits.shape[1])
             torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
@@ -174,7 +181,8 @@ def _raise_if_invalid(invalid_total: np.ndarray, what: str) -> None:
 
 def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                   num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-                  channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
+                  channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
+                  compile: bool | dict = False) -> torch.Tensor:
     """Count the classes the base classifier ``model`` returns on ``n`` noisy copies of each input.
 
     ``x`` is a batch (B, *shape) on the model's device; returns int64 counts (B, K) on that device. The
@@ -183,10 +191,23 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
 
     ``distributed=True`` (inside an initialised torch.distributed process group, e.g. under torchrun)
     splits the n samples of every input across the ranks and all-reduces the counts: every rank gets the
-    counts a single process would compute. Without a process group it is a no-op."""
+    counts a single process would compute. Without a process group it is a no-op.
+
+    ``out_dtype`` is the dtype the noisy batch is written in, for a model that is itself in that dtype
+    (e.g. ``model.half()``). ``autocast=torch.bfloat16`` (or ``torch.float16``) instead keeps the model as it
+    is and runs it under ``torch.autocast`` on x's device (convolutions and matmuls in that dtype, the
+    precision-sensitive ops in float32); the kernel writes the noisy batch directly in that dtype, so there
+    is no cast pass. Either way the base classifier being certified is the model as run: its votes, not the
+    float32 model's.
+
+    ``compile=True`` (or a dict of ``torch.compile`` options, e.g. ``{"backend": "aot_eager"}``) compiles the
+    per-batch step -- perturb, model, vote count -- into one graph with fixed shapes (fullgraph; on CUDA,
+    ``mode="reduce-overhead"``, a CUDA graph), once per configuration (model, noise, shapes, dtypes, batch
+    layout) and cached across calls. The noise is the same as without compile (same seeds, same samples);
+    the votes can differ only where the compiled model's rounding flips a sample at a decision boundary."""
     sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed)
+                       distributed=distributed, autocast=autocast, compile=compile)
     with _EvalMode(model):
         counts, invalid = sampler.counts(PHASE_PREDICT, sampler.n)
     _raise_if_invalid(invalid.cpu().numpy(), "noisy")
@@ -195,16 +216,18 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
 
 def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1000, seed=None, input_ids=None,
             num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-            channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
+            channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
+            compile: bool | dict = False) -> torch.Tensor:
     """Cohen et al.'s PREDICT for every input: the smoothed classifier's class, or -1 (abstain).
 
     With probability at least 1 - alpha (per input), a returned class is the smoothed classifier's
     prediction: the two-sided binomial test of the top two counts (scipy.stats.binomtest at 1/2) must
-    reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device."""
+    reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device. ``autocast``
+    and ``compile``: see ``sample_counts``."""
     alpha = _check_alpha(alpha)
     counts = sample_counts(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                            num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                           distributed=distributed)
+                           distributed=distributed, autocast=autocast, compile=compile)
     host = counts.cpu().numpy()
     if host.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=x.device)
@@ -241,7 +264,8 @@ class CertifyResult:
 def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary: str | None = None,
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
-            distributed: bool = False, labels=None, top2: bool = False) -> CertifyResult:
+            distributed: bool = False, labels=None, top2: bool = False, autocast: torch.dtype | None = None,
+            compile: bool | dict = False) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
@@ -259,7 +283,9 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     ``top2=True``: p_lower (at level alpha/2) and ``p_upper_others``, a simultaneous upper bound on the
     probability of every other class (Bonferroni over the K - 1 others at alpha / (2 (K - 1))), hold together
     with probability >= 1 - alpha; the input is certified when p_lower > p_upper_others, with the pA/pB
-    radius where the theory gives one (``rsmooth_ext.top2``; e.g. Cohen et al.'s Theorem 1 for Gaussian/l2)."""
+    radius where the theory gives one (``rsmooth_ext.top2``; e.g. Cohen et al.'s Theorem 1 for Gaussian/l2).
+
+    ``autocast`` and ``compile``: see ``sample_counts``."""
     if not isinstance(top2, bool):
         raise TypeError(f"top2 must be a bool, got {top2!r}")
     alpha = _check_alpha(alpha)
@@ -271,7 +297,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
     sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed)
+                       distributed=distributed, autocast=autocast, compile=compile)
     batch = x.shape[0]
     skipped = np.zeros(batch, dtype=bool)
     with _EvalMode(model):
@@ -334,7 +360,8 @@ def _estimation_counts_of(sampler: _Sampler, keep: np.ndarray, n: int):
         sub = _Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,
                        seed=sampler.seed, input_ids=sampler.input_ids[rows], num_classes=sampler.num_classes,
                        out_dtype=sampler.out_dtype, channels_last=sampler.channels_last,
-                       distributed=sampler.distributed)
+                       distributed=sampler.distributed, autocast=sampler.passes.autocast,
+                       compile=sampler.passes.options if sampler.passes.compiled else False)
         kept_counts, kept_invalid = sub.counts(PHASE_ESTIMATION, n)
         counts[rows], invalid[rows] = kept_counts, kept_invalid
     return counts, invalid
@@ -342,15 +369,19 @@ def _estimation_counts_of(sampler: _Sampler, keep: np.ndarray, n: int):
 
 def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                  num_classes: int | None = None, out_dtype: torch.dtype | None = None,
-                 channels_last: bool = False, distributed: bool = False) -> torch.Tensor:
+                 channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
+                 compile: bool | dict = False) -> torch.Tensor:
     """The soft smoothed classifier: the Monte Carlo mean over ``n`` noisy copies of softmax(model(x + eps)),
-    a (B, K) float32 tensor on x's device (accumulated in float64)."""
+    a (B, K) float32 tensor on x's device (accumulated in float64). ``autocast`` and ``compile``: see
+    ``sample_counts``."""
     sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed)
+                       distributed=distributed, autocast=autocast, compile=compile)
     total = None
     with _EvalMode(model):
-        for i0, m, logits in sampler.batches(PHASE_SOFT, sampler.n):
+        if sampler.passes.compiled:
+            total = sampler.passes.run(sampler, "soft", PHASE_SOFT, sampler.batch_plan(sampler.n))
+        for i0, m, logits in () if sampler.passes.compiled else sampler.batches(PHASE_SOFT, sampler.n):
             if total is None:
                 total = torch.zeros(x.shape[0], logits.shape[1], dtype=torch.float64, device=x.device)
             probs = torch.softmax(logits.double(), dim=1)

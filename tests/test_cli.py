@@ -223,3 +223,17 @@ def test_sequential_option_errors(workdir, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rsmooth: error: ") and message in err
     assert not (workdir / "e.tsv").exists()
+
+
+def test_amp_compile_and_fast_options(workdir, capsys):
+    assert main(["certify", *BASE, "--out", "eager.tsv"]) == 0
+    assert main(["certify", *BASE, "--compile", "--out", "compiled.tsv"]) == 0
+    eager, compiled = rows_without_time("eager.tsv"), rows_without_time("compiled.tsv")
+    assert [r["prediction"] for r in compiled] == [r["prediction"] for r in eager]
+    assert max(abs(a["p_lower"] - b["p_lower"]) for a, b in zip(compiled, eager)) < 0.05  # flips at most
+    assert main(["certify", *BASE, "--amp", "bf16", "--out", "amp.tsv"]) == 0
+    assert json.loads((workdir / "amp.json").read_text())["config"]["amp"] == "bf16"
+    capsys.readouterr()
+    assert main(["certify", *BASE, "--fast", "--dtype", "float16", "--out", "bad.tsv"]) == 2
+    assert "--dtype float16 cannot be added" in capsys.readouterr().err
+    assert not os.path.exists("bad.tsv")

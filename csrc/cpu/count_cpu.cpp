@@ -2,6 +2,7 @@
 // counts are exact and need no atomics.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "../rsmooth/argmax.h"
@@ -11,6 +12,7 @@ namespace rsmooth {
 void argmax_count_cpu(const CountArgs& a) {
   if (a.num_rows == 0) return;
   const int64_t num_inputs = a.num_rows / a.rows_per_input;
+  const int64_t counted = a.counted_rows();
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, a.rows_per_input * a.num_classes));
   dispatch_logit_dtype(a.dtype, [&](auto dtype) {
     constexpr LogitDtype D = decltype(dtype)::value;
@@ -18,7 +20,8 @@ void argmax_count_cpu(const CountArgs& a) {
     const int64_t element_size = D == LogitDtype::Float64 ? 8 : D == LogitDtype::Float32 ? 4 : 2;
     at::parallel_for(0, num_inputs, grain, [&](int64_t begin, int64_t end) {
       for (int64_t input = begin; input < end; ++input) {
-        for (int64_t r = input * a.rows_per_input; r < (input + 1) * a.rows_per_input; ++r) {
+        const int64_t last = std::min(counted, (input + 1) * a.rows_per_input);
+        for (int64_t r = input * a.rows_per_input; r < last; ++r) {
           const void* row = static_cast<const char*>(a.logits) + r * a.row_stride * element_size;
           auto vote = empty_vote<typename Reader::Value>();
           for (int64_t k = 0; k < a.num_classes; ++k) vote.add(Reader::read(row, k), k);

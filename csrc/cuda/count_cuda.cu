@@ -23,7 +23,8 @@ __global__ void argmax_count_kernel(CountArgs a) {
   const int lane = threadIdx.x % 32;
   const int64_t warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
-  for (int64_t r = warp; r < a.num_rows; r += warps) {
+  const int64_t counted = a.counted_rows();
+  for (int64_t r = warp; r < counted; r += warps) {
     const void* row = static_cast<const char*>(a.logits) + r * a.row_stride * element_size;
     Vote<Value> vote = empty_vote<Value>();
     for (int64_t k = lane; k < a.num_classes; k += 32) vote.add(Reader::read(row, k), k);

@@ -28,6 +28,7 @@ void check_launch(const char* what) {
 // One thread per Philox block (4 elements), grid-stride over all (row, block) pairs.
 template <class Family, OutDtype D>
 __global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
+  a.load_rng_state();
   const int64_t blocks_per_row = a.num_blocks();
   const int64_t total = a.num_rows() * blocks_per_row;
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
@@ -52,6 +53,7 @@ __global__ void perturb_radial_kernel(PerturbArgs a) {
   __shared__ typename Reduce::TempStorage reduce_storage;
   __shared__ RadialDraw shared_draw;
   __shared__ float shared_scale;
+  a.load_rng_state();
   const int64_t blocks_per_row = a.num_blocks();
   for (int64_t row = blockIdx.x; row < a.num_rows(); row += gridDim.x) {
     const SampleStream stream = a.stream_of_row(row);

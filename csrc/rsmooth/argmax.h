@@ -78,6 +78,7 @@ RSMOOTH_HDI Vote<Value> empty_vote() {
 
 // Arguments of the count kernels: logits (num_rows, K) with a row stride, rows of input i are
 // i * rows_per_input ... (i + 1) * rows_per_input - 1; counts (num_inputs, K) and invalid (num_inputs).
+// Only the first counted_rows() rows vote.
 struct CountArgs {
   const void* logits;
   int64_t row_stride;  // elements
@@ -87,6 +88,15 @@ struct CountArgs {
   LogitDtype dtype;
   int64_t* counts;
   int64_t* invalid;
+  // Rows r < *num_valid_rows are counted, the rest (padding of a fixed-shape batch) are not; nullptr: all.
+  // Read in the kernel's memory (on the device for CUDA: no host synchronisation, CUDA-graph safe).
+  const int64_t* num_valid_rows = nullptr;
+
+  RSMOOTH_HDI int64_t counted_rows() const {
+    if (num_valid_rows == nullptr) return num_rows;
+    const int64_t v = *num_valid_rows;
+    return v < 0 ? 0 : v < num_rows ? v : num_rows;
+  }
 };
 
 template <class Body>

@@ -25,6 +25,16 @@ struct PerturbArgs {
   OutDtype out_dtype;
   int64_t channels;          // channels_last output: C; 0 for rows stored in logical order
   int64_t spatial;           // channels_last output: H * W
+  // (seed, offset, phase) as int64 words in the kernel's memory, or nullptr: the fields above. The CUDA
+  // kernels read them on the device, so a captured CUDA graph replays with new values without re-recording.
+  const int64_t* rng_state = nullptr;
+
+  RSMOOTH_HDI void load_rng_state() {
+    if (rng_state == nullptr) return;
+    seed = static_cast<uint64_t>(rng_state[0]);
+    offset = rng_state[1];
+    phase = static_cast<uint32_t>(rng_state[2]);
+  }
 
   RSMOOTH_HDI int64_t num_rows() const { return num_inputs * num_samples; }
   RSMOOTH_HDI int64_t num_blocks() const { return (numel + 3) / 4; }
@@ -73,9 +83,20 @@ RSMOOTH_HDI void store_span(const PerturbArgs& a, int64_t row, int64_t j0, int c
   if (a.channels == 0 && j0 + count <= a.numel) {
     const int64_t base = row * a.numel + j0;
     for (int t = 0; t < count; ++t) store_value<D>(a.out, base + t, y[t]);
-  } else {
+  } else if (a.channels == 0) {
     for (int t = 0; t < count; ++t) {
       if (j0 + t < a.numel) store_value<D>(a.out, a.position(row, j0 + t), y[t]);
+    }
+  } else {  // channels_last: runs of one channel are strided stores; one division per span, none per element
+    int64_t c = j0 / a.spatial;
+    int64_t pixel = j0 - c * a.spatial;
+    const int64_t base = row * a.numel;
+    const int last = j0 + count <= a.numel ? count : static_cast<int>(a.numel - j0);
+    for (int t0 = 0; t0 < last; ++c, pixel = 0) {
+      const int run = static_cast<int>(a.spatial - pixel < last - t0 ? a.spatial - pixel : last - t0);
+      const int64_t first = base + pixel * a.channels + c;
+      for (int t = 0; t < run; ++t) store_value<D>(a.out, first + t * a.channels, y[t0 + t]);
+      t0 += run;
     }
   }
 }
