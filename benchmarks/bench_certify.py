@@ -9,8 +9,9 @@ compile (the whole per-batch step as one fixed-shape graph; CUDA graphs on CUDA)
 ``rsmooth_ext.fast_step.fast_preset``, what ``rsmooth certify --fast`` uses). Each row also times the
 model alone -- the same forward passes (same batch shapes, dtype, layout, compiled the same way) on a
 ready-made batch, no noise and no counting -- so ``over_model`` says how close the row is to the
-model-bound ceiling (1.00 = nothing but forward passes). Compilation happens in a warm-up run, not timed;
-the rows take turns and each reports its fastest run (see ``round_robin_ms``).
+model-bound ceiling (1.00 = nothing but forward passes). Each row also compares its predictions and radii
+with the Cohen loop's (other noise draws, so radii differ by Monte Carlo error). Compilation happens in a
+warm-up run, not timed; the rows take turns and each reports its fastest run (see ``round_robin_ms``).
 
     python benchmarks/bench_certify.py                       # CPU: 8 CIFAR-sized inputs, n = 10,000
     python benchmarks/bench_certify.py --device cuda --json benchmarks/results/certify_cuda.json
@@ -171,14 +172,24 @@ def main(argv=None):
         runs[name] = ours
         runs[f"{name}/model"] = model_alone(model, x, options, rows_of_passes, device)
     times = round_robin_ms(runs, device, args.repeats)
-    rows = [{
-        "row": name,
-        "certify_ms": times[name],
-        "cohen_ms": times["cohen"],
-        "speedup_vs_cohen": times["cohen"] / times[name],
-        "model_alone_ms": times[f"{name}/model"],
-        "over_model": times[name] / times[f"{name}/model"],
-    } for name in configurations]
+    # both paths' answers, compared (their noise differs: radii agree to Monte Carlo error, not exactly)
+    cohen_answers = [cohen.certify(x[i], args.n0, args.n, 0.001, args.batch_size) for i in range(args.inputs)]
+    cohen_prediction = np.array([c for c, _ in cohen_answers])
+    cohen_radius = np.array([r for _, r in cohen_answers])
+    rows = []
+    for name, options in configurations.items():
+        res = rs.certify(model, x, noise, args.n0, args.n, 0.001, batch_size=args.batch_size, seed=0, **options)
+        prediction, radius = res.prediction.cpu().numpy(), res.radius.cpu().numpy()
+        rows.append({
+            "row": name,
+            "certify_ms": times[name],
+            "cohen_ms": times["cohen"],
+            "speedup_vs_cohen": times["cohen"] / times[name],
+            "model_alone_ms": times[f"{name}/model"],
+            "over_model": times[name] / times[f"{name}/model"],
+            "same_prediction_as_cohen": f"{int((prediction == cohen_prediction).sum())}/{args.inputs}",
+            "max_radius_diff_vs_cohen": float(np.abs(radius - cohen_radius).max()) if args.inputs else 0.0,
+        })
     info = machine_info(str(device))
     info.update(inputs=args.inputs, n0=args.n0, n=args.n, batch_size=args.batch_size,
                 forward_passes=len(rows_of_passes))
