@@ -892,23 +892,33 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
     if d < 2:
         raise ValueError("exp2_l2_levelset_radius: d must be >= 2 (d = 1 is a 1-d noise; use a 1-d certificate)")
     p = float(_check_p(p, "exp2_l2_levelset_radius"))
-    tail_target = 1.0 - p
     ls = _Exp2LevelSet(k, d)
+    # bracket: start from the Gaussian approximation sigma * Phi^-1(p), sigma^2 = E rho^2 / d
+    sigma = math.sqrt(float(special.poch(d / k, 2.0 / k)) / d)
+    return verified_levelset_radius(ls, p, sigma, root_rtol=max(rtol * 0.01, 1e-15),
+                                    what=f"exp2_l2_levelset_radius(k={k}, d={d}, p={p})")
+
+
+def verified_levelset_radius(ls, p: float, scale: float, *, root_rtol: float, what: str) -> float:
+    """The level-set radius at p for a level-set object ``ls`` (the interface of :class:`_Exp2LevelSet`:
+    tail_root, cdf_root, tail_quad, cdf_quad): the root of r -> c_p(r) + median_r(T), bracketed from the
+    Gaussian guess ``scale`` * Phi_N^-1(p) and found with the fast integrals, then *verified* with adaptive
+    quad (a witness c with P(T > c) - err > 1 - p and P(T <= -c) + err < 1/2), r backed off (relative 1e-9,
+    1e-8, ...) until verified. Returns 0.0, with a warning naming ``what``, if nothing verifies."""
+    tail_target = 1.0 - p
 
     def gap(r):
         return ls.tail_root(r, tail_target) + ls.cdf_root(r, 0.5)
 
-    # bracket: start from the Gaussian approximation sigma * Phi^-1(p), sigma^2 = E rho^2 / d
-    sigma = math.sqrt(float(special.poch(d / k, 2.0 / k)) / d)
-    r_hi = max(sigma * float(special.ndtri(p)), 1e-12 * sigma)
+    r_hi = max(scale * float(special.ndtri(p)), 1e-12 * scale)
     r_lo = r_hi
     while gap(r_lo) <= 0:
         r_lo /= 2.0
-        if r_lo < 1e-14 * sigma:
+        if r_lo < 1e-14 * scale:
             return 0.0
     while gap(r_hi) > 0:
         r_hi *= 2.0
-    r_star = optimize.brentq(gap, r_lo, r_hi, xtol=1e-15 * r_hi, rtol=max(rtol * 0.01, 1e-15))
+    r_star = optimize.brentq(gap, r_lo, r_hi, xtol=1e-15 * r_hi, rtol=root_rtol)
 
     for backoff in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1):
         r = r_star * (1.0 - backoff)
@@ -923,9 +933,7 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
         below, e2 = ls.cdf_quad(r, -c)
         if below + e2 < 0.5:
             return r
-    warnings.warn(
-        f"exp2_l2_levelset_radius(k={k}, d={d}, p={p}): could not verify the radius; returning 0", stacklevel=2
-    )
+    warnings.warn(f"{what}: could not verify the radius; returning 0", stacklevel=3)
     return 0.0
 
 

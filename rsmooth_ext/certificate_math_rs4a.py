@@ -456,44 +456,9 @@ class _Exp2JLevelSet(cm._Exp2LevelSet):
 
 
 def _levelset_radius(ls, p: float, scale: float) -> float:
-    """The level-set radius of :func:`rsmooth_ext.certificate_math.exp2_l2_levelset_radius` for any level-set
-    object ``ls`` with that class's interface (tail_root, cdf_root, tail_quad, cdf_quad); ``scale`` is the
-    noise's sigma, which starts the bracket at the Gaussian guess scale * Phi_N^-1(p). The root of
-    r -> c_p(r) + median_r(T) is then *verified* with adaptive quad (a witness c with P(T > c) - err > 1 - p and
-    P(T <= -c) + err < 1/2), backing r off until verified; 0.0 (with a warning) if nothing verifies."""
-    import warnings
-
-    from scipy import optimize
-
-    tail_target = 1.0 - p
-
-    def gap(r):
-        return ls.tail_root(r, tail_target) + ls.cdf_root(r, 0.5)
-
-    r_hi = max(scale * float(special.ndtri(p)), 1e-12 * scale)
-    r_lo = r_hi
-    while gap(r_lo) <= 0:
-        r_lo /= 2.0
-        if r_lo < 1e-14 * scale:
-            return 0.0
-    while gap(r_hi) > 0:
-        r_hi *= 2.0
-    r_star = optimize.brentq(gap, r_lo, r_hi, xtol=1e-15 * r_hi, rtol=1e-12)
-    for backoff in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1):
-        r = r_star * (1.0 - backoff)
-        c_p = ls.tail_root(r, tail_target)
-        c_med = -ls.cdf_root(r, 0.5)
-        if not c_p > c_med:
-            continue
-        c = 0.5 * (c_p + c_med)
-        tail, e1 = ls.tail_quad(r, c)
-        if not tail - e1 > tail_target:
-            continue
-        below, e2 = ls.cdf_quad(r, -c)
-        if below + e2 < 0.5:
-            return r
-    warnings.warn(f"level-set radius at p={p}: could not verify the radius; returning 0", stacklevel=3)
-    return 0.0
+    """:func:`rsmooth_ext.certificate_math.verified_levelset_radius` for a level-set object ``ls`` of this
+    module; ``scale`` is the noise's sigma (the Gaussian guess that starts the bracket)."""
+    return cm.verified_levelset_radius(ls, p, scale, root_rtol=1e-12, what=f"level-set radius at p={p}")
 
 
 @functools.lru_cache(maxsize=8)

@@ -22,6 +22,15 @@ from rsmooth_ext import certificate_math as cm
 from rsmooth_ext import certificate_math_rs4a as rm
 
 mpmath.mp.dps = 20
+PRECISION_DIGITS = 20
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _oracle_precision():
+    """This module's oracles run at 20 digits whatever another module set globally (tests/mpmath_oracle.py
+    sets 40 at import, which made the nested quadratures here many times slower)."""
+    with mpmath.workdps(PRECISION_DIGITS):
+        yield
 TIGHT = 1e-3  # within 0.1% of the oracle
 SOUND = 1e-12  # never above the oracle (relative, the oracle's own accuracy is far better)
 

@@ -47,6 +47,16 @@ def record_ulp(family: str, dtype: torch.dtype, ulp: int) -> None:
             f.write(json.dumps({"family": family, "dtype": str(dtype).replace("torch.", ""), "max_ulp": ulp}) + "\n")
 
 
+def case(shape, family_index):
+    """The conftest spec of index ``family_index`` for inputs of ``shape``, its label, an input batch and the
+    number of samples (fewer at ImageNet size)."""
+    dim = 1
+    for s in shape[1:]:
+        dim *= s
+    noise = all_noises(dim)[family_index]
+    return noise, f"{noise.family}[{family_index}]", torch.rand(*shape), 8 if dim > 10000 else 64
+
+
 def test_philox_words_identical():
     counters = torch.randint(0, 2**32, (100000, 4))
     assert torch.equal(philox4x32_10(counters, (123, 456)), philox4x32_10(counters.cuda(), (123, 456)).cpu())
@@ -71,13 +81,7 @@ def test_philox_beyond_2_to_29_counters():
 @pytest.mark.parametrize("family_index", IID_INDICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_iid_noise_bit_identical_across_devices(shape, family_index, dtype):
-    dim = 1
-    for s in shape[1:]:
-        dim *= s
-    noise = all_noises(dim)[family_index]
-    family = f"{noise.family}[{family_index}]"
-    x = torch.rand(*shape)
-    num_samples = 8 if dim > 10000 else 64
+    noise, family, x, num_samples = case(shape, family_index)
     layouts = (False, True) if len(shape) == 4 else (False,)
     for channels_last in layouts:
         cpu = rs.perturb(x, noise, num_samples, seed=77, offset=3, out_dtype=dtype, channels_last=channels_last)
@@ -92,13 +96,7 @@ def test_iid_noise_bit_identical_across_devices(shape, family_index, dtype):
 @pytest.mark.parametrize("family_index", RADIAL_INDICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_radial_noise_agrees_across_devices(shape, family_index, dtype):
-    dim = 1
-    for s in shape[1:]:
-        dim *= s
-    noise = all_noises(dim)[family_index]
-    family = f"{noise.family}[{family_index}]"
-    x = torch.rand(*shape)
-    num_samples = 8 if dim > 10000 else 64
+    noise, family, x, num_samples = case(shape, family_index)
     cpu = rs.perturb(x, noise, num_samples, seed=77, offset=3, out_dtype=dtype)
     gpu = rs.perturb(x.cuda(), noise, num_samples, seed=77, offset=3, out_dtype=dtype).cpu()
     record_ulp(family, dtype, max_ulp(cpu, gpu))

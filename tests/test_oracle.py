@@ -22,6 +22,13 @@ LAMBDAS = (0.37, 2.5)
 SETTINGS = dict(derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _oracle_precision():
+    """The oracle's 40 digits, whatever another test module set globally."""
+    with mpmath.workdps(40):
+        yield
+
+
 @pytest.fixture(scope="module", autouse=True)
 def private_cache(tmp_path_factory):
     """Tables computed on first use go to a private cache, not the user's."""

@@ -74,6 +74,21 @@ RSMOOTH_HDI void sincos_2pi(float u, float* sin_out, float* cos_out) {
   *cos_out = c_sign * (keep * ca + swap * sa);
 }
 
+// exp(r) and n for x = n ln 2 + r, n the nearest integer to x / ln 2 and |r| <= ln(2)/2 (|x| < 2^21):
+// the shared core of expm1_nonneg and exp_float, a degree-7 polynomial on r.
+RSMOOTH_HDI float exp_reduced(float x, float* n_out) {
+  const float n = round_nearest(x * 1.44269504089f);
+  const float r = fmadd(-n, kLn2Lo, fmadd(-n, kLn2Hi, x));  // n * kLn2Hi is exact
+  float ep = fmadd(r, 1.98412698413e-4f, 1.38888888889e-3f);
+  ep = fmadd(r, ep, 8.33333333333e-3f);
+  ep = fmadd(r, ep, 4.16666666667e-2f);
+  ep = fmadd(r, ep, 1.66666666667e-1f);
+  ep = fmadd(r, ep, 0.5f);
+  ep = fmadd(r, ep, 1.0f);
+  *n_out = n;
+  return fmadd(r, ep, 1.0f);
+}
+
 // exp(x) - 1 for x >= 0 (inf past float range): Taylor series below 0.5 (no cancellation), else
 // 2^n * exp(r) - 1 with x = n ln 2 + r, |r| <= ln(2)/2.
 RSMOOTH_HDI float expm1_nonneg(float x) {
@@ -86,15 +101,8 @@ RSMOOTH_HDI float expm1_nonneg(float x) {
   sp = fmadd(x, sp, 1.0f);
   const float small = x * sp;
   const float xc = x < 88.0f ? x : 88.0f;
-  const float n = round_nearest(xc * 1.44269504089f);
-  const float r = fmadd(-n, kLn2Lo, fmadd(-n, kLn2Hi, xc));  // n * kLn2Hi is exact
-  float ep = fmadd(r, 1.98412698413e-4f, 1.38888888889e-3f);
-  ep = fmadd(r, ep, 8.33333333333e-3f);
-  ep = fmadd(r, ep, 4.16666666667e-2f);
-  ep = fmadd(r, ep, 1.66666666667e-1f);
-  ep = fmadd(r, ep, 0.5f);
-  ep = fmadd(r, ep, 1.0f);
-  const float er = fmadd(r, ep, 1.0f);
+  float n;
+  const float er = exp_reduced(xc, &n);
   const float scale = bits_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
   const float finite = fmadd(er, scale, -1.0f);  // computed unconditionally: a select, not a branch
   const float large = x < 88.0f ? finite : bits_float(0x7f800000u);

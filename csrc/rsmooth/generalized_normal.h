@@ -34,15 +34,8 @@ constexpr int64_t kExppMaxElements = int64_t{1} << kExppElementBits;
 // (so subnormal results are right too). Branch-free.
 RSMOOTH_HDI float exp_float(float x) {
   const float xc = x < -103.0f ? -103.0f : (x > 88.8f ? 88.8f : x);
-  const float n = round_nearest(xc * 1.44269504089f);
-  const float r = fmadd(-n, kLn2Lo, fmadd(-n, kLn2Hi, xc));  // n * kLn2Hi is exact
-  float ep = fmadd(r, 1.98412698413e-4f, 1.38888888889e-3f);
-  ep = fmadd(r, ep, 8.33333333333e-3f);
-  ep = fmadd(r, ep, 4.16666666667e-2f);
-  ep = fmadd(r, ep, 1.66666666667e-1f);
-  ep = fmadd(r, ep, 0.5f);
-  ep = fmadd(r, ep, 1.0f);
-  const float er = fmadd(r, ep, 1.0f);
+  float n;
+  const float er = exp_reduced(xc, &n);
   const int32_t ni = static_cast<int32_t>(n);
   const int32_t half = ni / 2;  // |half|, |ni - half| <= 75: both factors are normal floats
   const float s1 = bits_float(static_cast<uint32_t>(half + 127) << 23);
