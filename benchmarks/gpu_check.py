@@ -443,7 +443,9 @@ def main(argv=None) -> int:
     out = os.environ.get("OUT") or args.out or default_out()
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="rsmooth-gpu-check-")
-    run = Run(args.python, out, work, args.dry_run, args.budget)
+    # every step runs from a scratch directory: a relative interpreter path must be made absolute first
+    python = os.path.abspath(args.python) if os.sep in args.python else (shutil.which(args.python) or args.python)
+    run = Run(python, out, work, args.dry_run, args.budget)
     try:
         if check_prerequisites(run, args.dry_run) and build(run) and check_import(run):
             tests(run)
