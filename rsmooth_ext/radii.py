@@ -45,7 +45,7 @@ from scipy import special, stats
 
 from . import certificate_math as cm
 from . import radii_rs4a as rs4a
-from .margins import ELEMENTARY_MARGIN, SPECIAL_FUNCTION_MARGIN, round_down
+from .margins import ELEMENTARY_MARGIN, SPECIAL_FUNCTION_MARGIN, TABLE_MARGIN, round_down
 from .tables import SHIPPED, get_table
 
 ADVERSARIES = ("l0", "l1", "l2", "linf")
@@ -63,7 +63,7 @@ def _laplace_l1(noise, p, d):
 def _table(family, adversary):
     def radius(noise, p, d):
         k = None if family == "laplace" else noise.k
-        return noise.lambd * get_table(family, adversary, d, k).lookup(p)
+        return round_down(noise.lambd * get_table(family, adversary, d, k).lookup(p), TABLE_MARGIN)
 
     return radius
 
@@ -169,7 +169,8 @@ def _exp2_l2(noise, p, d):
     if d == 1:
         return table
     linear = round_down(noise.lambd * cm.exp2_l2_linear_radius(noise.k, d, p), SPECIAL_FUNCTION_MARGIN)
-    differential = noise.lambd * get_table("exp2", "l2", d, noise.k, method="differential").lookup(p)
+    differential = round_down(noise.lambd * get_table("exp2", "l2", d, noise.k, method="differential").lookup(p),
+                              TABLE_MARGIN)
     # the level set is exact on its radius grid; the differential bound is continuous in p (tight near 1/2)
     return np.maximum(np.maximum(table, linear), differential)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import certificate_math_rs4a as rm
+from .margins import TABLE_MARGIN, round_down
 
 
 def _below_table_max(p: np.ndarray) -> np.ndarray:
@@ -40,7 +41,8 @@ def expinf_j_l1(noise, p, d):
 
 def expinf_j_linf(noise, p, d):
     if noise.k <= 1.0:
-        return noise.lambd * rm.differential_table_radius("expinf_j_linf", (noise.k, noise.j, d), p)
+        radius = rm.differential_table_radius("expinf_j_linf", (noise.k, noise.j, d), p)
+        return round_down(noise.lambd * radius, TABLE_MARGIN)
     # g(r) = j/r + k r^(k-1) is U-shaped: the two-sided top set; never below the l1 conversion R_l1 / d
     two_sided = noise.lambd * rm.expinf_two_sided_linf_radius(noise.k, noise.j, d, p)
     return np.maximum(two_sided, expinf_j_l1(noise, p, d) / d)
@@ -51,7 +53,7 @@ def powinf_l1(noise, p, d):
 
 
 def powinf_linf(noise, p, d):
-    return noise.lambd * rm.differential_table_radius("powinf_linf", (noise.a, d), p)
+    return round_down(noise.lambd * rm.differential_table_radius("powinf_linf", (noise.a, d), p), TABLE_MARGIN)
 
 
 def expp_l1(noise, p, d):
@@ -59,7 +61,7 @@ def expp_l1(noise, p, d):
         return noise.lambd * rm.expp_l1_radius_p_ge_1(noise.p, _below_table_max(p))
     if noise.p == 0.5:
         return noise.lambd * rm.expp_l1_radius_p_half(_below_table_max(p))
-    return noise.lambd * rm.differential_table_radius("expp_l1", (noise.p,), p)
+    return round_down(noise.lambd * rm.differential_table_radius("expp_l1", (noise.p,), p), TABLE_MARGIN)
 
 
 def exp2_j_l2(noise, p, d):
