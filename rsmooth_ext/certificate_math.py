@@ -571,10 +571,10 @@ class _Exp2LevelSet:
     PANEL = 0.25
     ORDER = 16
 
-    def __init__(self, k: float, d: int):
+    def __init__(self, k: float, d: int, shape: float | None = None):
         self.k = k
         self.d = d
-        self.shape = d / k  # U = rho^k ~ Gamma(shape)
+        self.shape = d / k if shape is None else shape  # U = rho^k ~ Gamma(shape); (d - j)/k for Exp2(k, j)
         self.a = 0.5 * (d - 1)
         self.log_norm = special.gammaln(self.shape)
         self.gl_nodes, self.gl_weights = np.polynomial.legendre.leggauss(self.ORDER)

@@ -387,22 +387,7 @@ class _Exp2JLevelSet(cm._Exp2LevelSet):
 
     def __init__(self, k: float, j: float, d: int):
         self.j = j
-        self.shape_j = (d - j) / k
-        super().__init__(k, d)
-
-    def _quantile_z(self, z):
-        z = np.asarray(z, dtype=np.float64)
-        return np.where(
-            z <= 0,
-            special.gammaincinv(self.shape_j, special.ndtr(np.minimum(z, 0.0))),
-            special.gammainccinv(self.shape_j, special.ndtr(-np.maximum(z, 0.0))),
-        )
-
-    def _z_of_U(self, U):
-        lower = special.gammainc(self.shape_j, U)
-        if lower < 0.5:
-            return float(special.ndtri(lower))
-        return float(-special.ndtri(special.gammaincc(self.shape_j, U)))
+        super().__init__(k, d, shape=(d - j) / k)  # the radius law U = rho^k ~ Gamma((d - j)/k)
 
     def _h(self, s):
         return s**self.k + self.j * math.log(s) if s > 0 else -math.inf

@@ -305,9 +305,12 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         if host_labels is None:
             counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
         else:
-            _raise_if_invalid(invalid_selection.cpu().numpy(), "selection")
+            # the one extra host synchronisation: the selection votes and their invalid tallies together
+            host = torch.cat([counts_selection.flatten(), invalid_selection]).cpu().numpy()
+            _raise_if_invalid(host[counts_selection.numel():], "selection")
             check_labels_in_range(host_labels, counts_selection.shape[1])
-            skipped = counts_selection.cpu().numpy().argmax(axis=1) != host_labels if batch else skipped
+            votes = host[: counts_selection.numel()].reshape(counts_selection.shape)
+            skipped = votes.argmax(axis=1) != host_labels if batch else skipped
             counts_estimation, invalid_estimation = _estimation_counts_of(sampler, ~skipped, n)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
     _raise_if_invalid(invalid, "selection or estimation")
