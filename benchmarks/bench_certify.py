@@ -6,7 +6,7 @@ small CNN, inputs, n0, n and batch size, in the same run.
 One row per way of running the model: eager; channels_last (the fused op writes the noisy batch in that
 layout at no cost); autocast bf16 (the noisy batch written in bf16, the model under torch.autocast);
 compile (the whole per-batch step as one fixed-shape graph; CUDA graphs on CUDA); best (all of them:
-``rsmooth_ext.fast_step.fast_preset``, what ``rsmooth certify --fast`` uses). Each row also times the
+``rsmooth_ext.sampling.forward.fast_preset``, what ``rsmooth certify --fast`` uses). Each row also times the
 model alone -- the same forward passes (same batch shapes, dtype, layout, compiled the same way) on a
 ready-made batch, no noise and no counting -- so ``over_model`` says how close the row is to the
 model-bound ceiling (1.00 = nothing but forward passes). Each row also compares its predictions and radii
@@ -29,7 +29,7 @@ from _common import machine_info, print_table, write_json
 from scipy.stats import beta, norm
 
 import rsmooth_ext as rs
-from rsmooth_ext.fast_step import compile_options, fast_preset
+from rsmooth_ext.sampling.forward import compile_options, fast_preset
 
 
 def small_cnn(num_classes: int = 10) -> torch.nn.Module:

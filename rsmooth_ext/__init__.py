@@ -25,7 +25,7 @@ from .noises import (
 )
 from .sequential import SequentialCertifyResult, certify_sequential
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
-from .training import smoothed_log_likelihood
+from .train.losses import smoothed_log_likelihood
 
 __version__ = "0.1.0"
 

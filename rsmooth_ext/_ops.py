@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
 from . import _C  # noqa: F401
+from ._checks import check_int
 from .noises import Noise
 from .seeding import resolve_seed
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _UINT32_LIMIT = 2**32
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_input_ids(input_ids: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
@@ -75,9 +67,9 @@ def perturb(
     if x.dim() < 1:
         raise ValueError(f"x must be a batch (B, *shape), got a {x.dim()}-d tensor")
     check_perturb_inputs(x, noise, out_dtype, channels_last)
-    num_samples = _check_int("num_samples", num_samples, 0)
-    offset = _check_int("offset", offset, 0)
-    phase = _check_int("phase", phase, 0)
+    num_samples = check_int("num_samples", num_samples, 0)
+    offset = check_int("offset", offset, 0)
+    phase = check_int("phase", phase, 0)
     if offset + num_samples > _UINT32_LIMIT:
         raise ValueError(f"offset + num_samples must be <= 2^32, got offset={offset}, num_samples={num_samples}")
     seed = resolve_seed(seed)

@@ -15,9 +15,9 @@ import torch
 from . import _ops
 from .cache import atomic_write, cache_dir
 from .noises import Noise
-from .training import smoothed_log_likelihood
+from .seeding import Phase
+from .train.losses import smoothed_log_likelihood
 
-PHASE_AUGMENT = 5
 
 
 def load_digits_split(test_fraction: float = 0.2, seed: int = 0):
@@ -70,7 +70,7 @@ def train_digits_model(noise: Noise, *, train_loss: str = "augment", epochs: int
         order = torch.randperm(len(x), generator=generator)
         for batch in order.split(64):
             if train_loss == "augment":
-                noisy = _ops.perturb(x[batch], noise, 1, seed=seed, offset=step, input_ids=batch, phase=PHASE_AUGMENT)
+                noisy = _ops.perturb(x[batch], noise, 1, seed=seed, offset=step, input_ids=batch, phase=Phase.AUGMENT)
                 loss = torch.nn.functional.cross_entropy(model(noisy), y[batch])
             else:
                 loss = smoothed_log_likelihood(model, x[batch], y[batch], noise, samples, seed=seed,

@@ -19,24 +19,9 @@ from typing import ClassVar
 
 from scipy.special import gammaln
 
+from ._checks import check_dimension, check_positive_real
+
 _MATCHES = ("l2", "l1")
-
-
-def _positive_real(name: str, value, owner: str, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    return value
-
-
-def _dimension(value, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{owner}: dim must be an integer >= 1 (the number of elements per input), got {value!r}")
-    return int(value)
 
 
 class Noise:
@@ -54,9 +39,9 @@ class Noise:
         if match not in _MATCHES:
             raise ValueError(f"{owner}: match must be 'l2' or 'l1', got {match!r}")
         if lambd is not None:
-            self._lambd = _positive_real("lambd", lambd, owner)
+            self._lambd = check_positive_real("lambd", lambd, owner)
             return
-        sigma = _positive_real("sigma", sigma, owner)
+        sigma = check_positive_real("sigma", sigma, owner)
         if match == "l2":
             a2 = self._a2()
             if not math.isfinite(a2):
@@ -179,7 +164,7 @@ class Lomax(Noise):
     natural_adversary = "l1"
 
     def __init__(self, *, k=3.0, lambd=None, sigma=None, match: str = "l2"):
-        self.k = _positive_real("k", k, "Lomax")
+        self.k = check_positive_real("k", k, "Lomax")
         super().__init__(lambd=lambd, sigma=sigma, match=match)
 
     def _a1(self):
@@ -208,7 +193,7 @@ class Masking(Noise):
     natural_adversary = "l0"
 
     def __init__(self, keep):
-        keep = _positive_real("keep", keep, "Masking")
+        keep = check_positive_real("keep", keep, "Masking")
         if keep > 1:
             raise ValueError(f"Masking: keep must be in (0, 1], got {keep!r}")
         self.keep = keep
@@ -258,8 +243,8 @@ class _Radial(Noise):
 
     def __init__(self, *, dim, k=1.0, lambd=None, sigma=None, match: str = "l2"):
         owner = type(self).__name__
-        self.dim = _dimension(dim, owner)
-        self.k = _positive_real("k", k, owner)
+        self.dim = check_dimension(dim, owner)
+        self.k = check_positive_real("k", k, owner)
         self._check_shape()
         super().__init__(lambd=lambd, sigma=sigma, match=match)
 
@@ -315,7 +300,7 @@ class _GammaRadialJ(_Radial):
     gives exactly the j-free family (same params, same kernel stream)."""
 
     def __init__(self, *, dim, k=1.0, j=0, lambd=None, sigma=None, match: str = "l2"):
-        self.j = _exponent_j(j, _dimension(dim, type(self).__name__), type(self).__name__)
+        self.j = _exponent_j(j, check_dimension(dim, type(self).__name__), type(self).__name__)
         super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
 
     def _log_radius_moment(self, m):
@@ -396,7 +381,7 @@ class PowInf(_LinfSphere, _Radial):
     natural_adversary = "linf"
 
     def __init__(self, *, a, dim, lambd=None, sigma=None, match: str = "l2"):
-        self.a = _positive_real("a", a, "PowInf")
+        self.a = check_positive_real("a", a, "PowInf")
         super().__init__(dim=dim, k=1.0, lambd=lambd, sigma=sigma, match=match)
 
     def _check_shape(self):
@@ -427,7 +412,7 @@ class Pow2(_L2Sphere, _Radial):
     natural_adversary = "l2"
 
     def __init__(self, *, k, a, dim, lambd=None, sigma=None, match: str = "l2"):
-        self.a = _positive_real("a", a, "Pow2")
+        self.a = check_positive_real("a", a, "Pow2")
         super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
 
     def _check_shape(self):
@@ -463,7 +448,7 @@ class Expp(Noise):
     natural_adversary = "l1"
 
     def __init__(self, *, p, lambd=None, sigma=None, match: str = "l2"):
-        self.p = _positive_real("p", p, "Expp")
+        self.p = check_positive_real("p", p, "Expp")
         if self.p < EXPP_MIN_P:
             raise ValueError(f"Expp: p must be >= {EXPP_MIN_P} (smaller p overflow float32 noise values), got {p!r}")
         super().__init__(lambd=lambd, sigma=sigma, match=match)
@@ -491,7 +476,7 @@ NOISES: dict[str, type[Noise]] = {
 def _certify(self, p_lower, adversary: str | None = None, dim: int | None = None):
     """Certified radius at top-class probability lower bound ``p_lower`` against ``adversary`` (default:
     the noise's natural one); see :func:`rsmooth_ext.radii.certify`."""
-    from .radii import certify
+    from .certificates.routes import certify
 
     return certify(self, p_lower, adversary, dim)
 

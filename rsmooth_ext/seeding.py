@@ -1,12 +1,28 @@
-"""Seeds: the ops take a plain 64-bit int; the Python API takes ``int | torch.Generator | None``."""
+"""Seeds and RNG phases. The ops take a plain 64-bit int seed; the Python API takes ``int | torch.Generator |
+None``. A phase is the part of the Philox counter that keeps the independent Monte Carlo streams of one seed
+apart (csrc/rsmooth/counter.h: kPhaseShift); every stream of the library has its member of ``Phase``."""
 
 from __future__ import annotations
 
+import enum
 import numbers
 
 import torch
 
 SEED_LIMIT = 2**63  # the ops' seed is an int64; the Philox key is its 64 bits
+
+
+class Phase(enum.IntEnum):
+    """The RNG phases: one independent noise stream per Monte Carlo estimate (and per other use of the noise).
+    The values are part of the reproducibility contract: a given (seed, phase) always draws the same noise."""
+
+    PREDICT = 0  # predict / sample_counts
+    SELECTION = 1  # certify's n0 selection samples (also certify_sequential's)
+    ESTIMATION = 2  # certify's n estimation samples
+    SOFT = 3  # predict_soft
+    TRAINING = 4  # noisy copies drawn by the training losses
+    AUGMENT = 5  # the demo's training augmentation
+    SEQUENTIAL = 6  # certify_sequential's estimation samples
 
 
 def resolve_seed(seed: int | torch.Generator | None, name: str = "seed") -> int:

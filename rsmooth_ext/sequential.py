@@ -23,22 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._ops import _check_int, as_uint32_ids, launch_perturb
-from .labels import check_labels, check_labels_in_range
+from ._checks import check_int, check_probability
+from ._ops import as_uint32_ids, launch_perturb
 from .noises import Noise
-from .smooth import (
-    ABSTAIN,
-    PHASE_SELECTION,
-    CertifyResult,
-    _check_alpha,
-    _EvalMode,
-    _raise_if_invalid,
-    _Sampler,
-)
+from .sampling.labels import check_labels, check_labels_in_range
+from .sampling.sampler import EvalMode, Sampler, raise_if_invalid
+from .seeding import Phase
+from .smooth import ABSTAIN, CertifyResult
 from .stats import clopper_pearson_lower, clopper_pearson_upper
 
-# RNG phase of the sequential estimation samples (0-3: smooth.py, 4: training, 5: the demo's augmentation)
-PHASE_SEQUENTIAL = 6
 
 
 # ---- the look schedule and the stopping rule (pure NumPy: also used to simulate vote streams) --------------
@@ -62,9 +55,9 @@ def look_schedule(n_max: int, alpha: float, *, first_look: int = 1000, growth: f
     """Looks at first_look, first_look * growth, ... (rounded up) and n_max. The last look gets
     ``final_share`` of alpha (inputs near a decision threshold go there, so it should lose little against
     a fixed-n Clopper-Pearson bound at alpha); the other looks share the rest equally."""
-    n_max = _check_int("n_max", n_max, 1)
-    alpha = _check_alpha(alpha)
-    first_look = _check_int("first_look", first_look, 1)
+    n_max = check_int("n_max", n_max, 1)
+    alpha = check_probability(alpha)
+    first_look = check_int("first_look", first_look, 1)
     if isinstance(growth, bool) or not isinstance(growth, numbers.Real) or not float(growth) > 1.0:
         raise ValueError(f"growth must be a number > 1, got {growth!r}")
     if isinstance(final_share, bool) or not isinstance(final_share, numbers.Real) or not 0 < final_share <= 1:
@@ -114,7 +107,7 @@ class StoppingRule:
                  radii=None, rtol: float = 0.01, futility: float | None = None):
         self.schedule = schedule
         if futility is not None:
-            futility = _check_alpha(futility, "futility")
+            futility = check_probability(futility, "futility")
         self.futility = futility
         self.radius_of = radius_of
         self.radii = None if radii is None else check_radii(radii)
@@ -283,7 +276,7 @@ class _Piece:
 class _RowStream:
     """Writes pieces of samples into full batches of one reused buffer and counts the model's votes."""
 
-    def __init__(self, sampler: _Sampler):
+    def __init__(self, sampler: Sampler):
         self.sampler = sampler
         x = sampler.x
         fmt = torch.channels_last if sampler.channels_last else torch.contiguous_format
@@ -349,11 +342,11 @@ def _filler(rows: int, batch_size: int, inputs: int, offset: int, step: int,
         return [], got
     whole = min(fill // step, inputs)
     got[:whole] = step
-    pieces = [_Piece(0, whole, PHASE_SEQUENTIAL, offset, step, target)] if whole else []
+    pieces = [_Piece(0, whole, Phase.SEQUENTIAL, offset, step, target)] if whole else []
     rest = fill - whole * step
     if rest and whole < inputs:
         got[whole] = rest
-        pieces.append(_Piece(whole, whole + 1, PHASE_SEQUENTIAL, offset, rest, target))
+        pieces.append(_Piece(whole, whole + 1, Phase.SEQUENTIAL, offset, rest, target))
     return pieces, got
 
 
@@ -379,11 +372,11 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     the smoothed classifier predicts c_A within ``radius`` (measured in ``adversary``). ``labels`` skips the
     estimation of inputs whose selected class is wrong, as in ``certify``. ``num_samples`` holds the
     estimation samples each answer used; ``forward_passes`` counts every row the model saw."""
-    alpha = _check_alpha(alpha)
-    n0 = _check_int("n0", n0, 1)
+    alpha = check_probability(alpha)
+    n0 = check_int("n0", n0, 1)
     schedule = look_schedule(n_max, alpha, first_look=first_look, growth=growth, final_share=final_share)
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
-    sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
+    sampler = Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
     dim = math.prod(x.shape[1:])
     noise.certify(0.5, adversary, dim=dim)
@@ -393,12 +386,12 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     batch, device = x.shape[0], x.device
     outcome = SequentialOutcome(batch)
     stream = _RowStream(sampler)
-    with _EvalMode(model):
+    with EvalMode(model):
         selection, ahead_counts, invalid, ahead = _select(sampler, stream, schedule)
         width = selection.shape[1]
         look_counts = torch.zeros_like(selection)
         host = torch.cat([selection.flatten(), invalid]).cpu().numpy()  # sync: the selection
-        _raise_if_invalid(host[batch * width :], "selection")
+        raise_if_invalid(host[batch * width :], "selection")
         top = host[: batch * width].reshape(batch, width).argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
         check_labels_in_range(host_labels, width)
         skipped = np.zeros(batch, dtype=bool) if host_labels is None else top != host_labels
@@ -412,7 +405,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
             main = _Counts(active.size, device, width)
             round_invalid = torch.zeros(active.size, dtype=torch.int64, device=device)
             starts = previous + ahead[active]
-            pieces = [_Piece(lo, hi, PHASE_SEQUENTIAL, int(starts[lo]), size - int(starts[lo]), main)
+            pieces = [_Piece(lo, hi, Phase.SEQUENTIAL, int(starts[lo]), size - int(starts[lo]), main)
                       for lo, hi in _runs(starts) if size > starts[lo]]
             needed = int((size - starts).sum())
             following = schedule.sizes[look + 1] - size if look + 1 < len(schedule.sizes) else 0
@@ -425,7 +418,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
             invalid[rows] += round_invalid
             successes = look_counts[rows, top_device[rows]]
             host = torch.cat([successes, invalid]).cpu().numpy()  # sync: one per round
-            _raise_if_invalid(host[active.size :], "estimation")
+            raise_if_invalid(host[active.size :], "estimation")
             stop = outcome.record(rule, look, active, host[: active.size])
             active, previous = active[~stop], size
     p_lower = np.where(skipped, np.nan, outcome.p_lower)
@@ -456,15 +449,15 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     )
 
 
-def _select(sampler: _Sampler, stream: _RowStream, schedule: LookSchedule):
-    """The selection round: n0 samples of every input (certify's PHASE_SELECTION stream), its last batch
+def _select(sampler: Sampler, stream: _RowStream, schedule: LookSchedule):
+    """The selection round: n0 samples of every input (certify's Phase.SELECTION stream), its last batch
     filled with the first look's estimation samples. Returns the device tensors (selection counts, counts
     ahead of the first look, invalid tallies) and the host array of samples drawn ahead."""
     x = sampler.x
     batch = x.shape[0]
     selection, ahead_counts = _Counts(batch, x.device, sampler.num_classes), _Counts(batch, x.device)
     invalid = torch.zeros(batch, dtype=torch.int64, device=x.device)
-    pieces = [_Piece(0, batch, PHASE_SELECTION, 0, sampler.n, selection)] if batch else []
+    pieces = [_Piece(0, batch, Phase.SELECTION, 0, sampler.n, selection)] if batch else []
     filler, ahead = _filler(batch * sampler.n, sampler.batch_size, batch, 0, schedule.sizes[0], ahead_counts)
     stream.draw(x, sampler.launch_ids, invalid, pieces + filler)
     width = sampler.num_classes or 0  # set by the first batch (0 for an empty x)

@@ -8,175 +8,21 @@ on the order of the inputs (given ``input_ids``) or on the device.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import distributed as dist
-from ._ops import _check_int, as_uint32_ids, check_input_ids, check_perturb_inputs, launch_perturb
-from .fast_step import ForwardPasses
-from .labels import check_labels, check_labels_in_range
+from ._checks import check_int, check_probability
+from .sampling import distributed as dist
+from .sampling.labels import check_labels, check_labels_in_range
 from .noises import Noise
-from .seeding import resolve_seed
+from .sampling.sampler import EvalMode, Sampler, raise_if_invalid
+from .seeding import Phase
 from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
-from .top2 import certify_top2, top2_bounds
+from .certificates.top2 import certify_top2, top2_bounds
 
 ABSTAIN = -1
-
-# RNG phases: independent streams for the different Monte Carlo estimates of one call.
-PHASE_PREDICT = 0
-PHASE_SELECTION = 1
-PHASE_ESTIMATION = 2
-PHASE_SOFT = 3
-
-
-class _EvalMode:
-    """model.eval() (for an nn.Module) under torch.inference_mode(), restoring the training flag afterwards."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.was_training = getattr(self.model, "training", None)
-        if self.was_training is not None:
-            self.model.eval()
-        self.inference = torch.inference_mode()
-        self.inference.__enter__()
-
-    def __exit__(self, *exc):
-        self.inference.__exit__(*exc)
-        if self.was_training is not None:
-            self.model.train(self.was_training)
-
-
-def _check_model_and_batch(model, x) -> None:
-    if not callable(model):
-        raise TypeError(f"model must be a callable torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ValueError(f"x must be a batch (B, *shape) of inputs, got shape {tuple(x.shape)}")
-    if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            if tensor.device != x.device:
-                raise ValueError(f"x is on {x.device} but the model's parameters are on {tensor.device}")
-            break
-
-
-def _check_alpha(alpha, name: str = "alpha") -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"{name} must be a number in (0, 1), got {alpha!r}")
-    return float(alpha)
-
-
-class _Sampler:
-    """The sampling loop shared by counts and soft predictions: noise batches of at most ``batch_size``
-    rows (whole inputs when n <= batch_size, else chunks of one input's samples), written into one
-    reused buffer, through the model."""
-
-    def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last,
-                 distributed=False, autocast=None, compile=False):
-        _check_model_and_batch(model, x)
-        if not isinstance(distributed, bool):
-            raise TypeError(f"distributed must be a bool, got {distributed!r}")
-        self.distributed = distributed and dist.is_active()
-        check_perturb_inputs(x, noise, out_dtype, channels_last)
-        self.model, self.x, self.noise = model, x, noise
-        self.n = _check_int("n", n, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = resolve_seed(seed)
-        if self.distributed and not isinstance(seed, numbers.Integral):
-            # every rank must use the same seed: take rank 0's
-            shared = torch.tensor([self.seed], dtype=torch.int64, device=x.device)
-            torch.distributed.broadcast(shared, src=0)
-            self.seed = int(shared.item())
-        ids = check_input_ids(input_ids, x)
-        self.input_ids = torch.arange(x.shape[0], device=x.device) if ids is None else ids
-        self.launch_ids = as_uint32_ids(self.input_ids)  # checked once here: the op need not re-check (no sync)
-        self.num_classes = None if num_classes is None else _check_int("num_classes", num_classes, 1)
-        self.passes = ForwardPasses(x, out_dtype, autocast, compile)
-        self.out_dtype = self.passes.noisy_dtype
-        self.channels_last = channels_last
-
-    def batch_plan(self, n: int) -> list[tuple[int, int, int, int]]:
-        """The noise batches of n samples per input, in a fixed order: (i0, i1, s0, s1) = samples s0 .. s1-1 of
-        inputs i0 .. i1-1; whole inputs when n <= batch_size, else chunks of one input's samples. Under
-        ``distributed``, only this rank's share of the n samples."""
-        begin, end = dist.sample_share(n) if self.distributed else (0, n)
-        share, batch, bs = end - begin, self.x.shape[0], self.batch_size
-        if share == 0:
-            return []
-        per_batch = bs // share
-        if per_batch >= 1:
-            return [(i0, min(i0 + per_batch, batch), begin, end) for i0 in range(0, batch, per_batch)]
-        return [(i, i + 1, s0, min(s0 + bs, end)) for i in range(batch) for s0 in range(begin, end, bs)]
-
-    def batches(self, phase: int, n: int):
-        """Yield (first input, number of inputs, logits) for every noise batch of ``batch_plan(n)``, written
-        into one reused buffer."""
-        plan = self.batch_plan(n)
-        if not plan:
-            return
-        x = self.x
-        shape = (max((i1 - i0) * (s1 - s0) for i0, i1, s0, s1 in plan), *x.shape[1:])
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        buffer = torch.empty(shape, dtype=self.out_dtype, device=x.device).contiguous(memory_format=fmt)
-        for i0, i1, s0, s1 in plan:
-            rows = buffer[: (i1 - i0) * (s1 - s0)]
-            launch_perturb(x[i0:i1], self.noise, s1 - s0, self.seed, s0, phase, self.launch_ids[i0:i1], None,
-                           self.channels_last, rows)
-            yield i0, i1 - i0, self._logits(rows)
-
-    def _logits(self, rows):
-        with self.passes.context():
-            logits = self.model(rows)
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
-            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(
-                f"the model must return logits of shape (rows, num_classes) = ({rows.shape[0]}, K), got {got}"
-            )
-        if self.num_classes is None:
-            self.num_classes = logits.shape[1]
-        elif logits.shape[1] != self.num_classes:
-            raise ValueError(f"the model returned {logits.shape[1]} classes, but num_classes={self.num_classes}")
-        return logits
-
-    def counts(self, phase: int, n: int):
-        """Vote counts (B, K) of n samples per input and invalid-sample tallies (B,) on the device, without
-        synchronising with the host (summed over ranks under ``distributed``)."""
-        counts = invalid = None
-        if self.passes.compiled:
-            counts, invalid = self.passes.run(self, "count", phase, self.batch_plan(n)) or (None, None)
-        for i0, m, logits in () if self.passes.compiled else self.batches(phase, n):
-            if counts is None:
-                counts, invalid = self._zeros(logits.shape[1])
-            torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
-        if self.distributed:
-            width = torch.tensor([-1 if counts is None else counts.shape[1]], device=self.x.device)
-            torch.distributed.all_reduce(width, op=torch.distributed.ReduceOp.MAX)
-            if counts is None:
-                counts, invalid = self._zeros(int(width.item()))
-            dist.all_reduce_sum(counts, invalid)
-        if counts is None:  # empty batch
-            counts, invalid = self._zeros(self.num_classes or 0)
-        return counts, invalid
-
-    def _zeros(self, num_classes):
-        batch = self.x.shape[0]
-        return (torch.zeros(batch, num_classes, dtype=torch.int64, device=self.x.device),
-                torch.zeros(batch, dtype=torch.int64, device=self.x.device))
-
-
-def _raise_if_invalid(invalid_total: np.ndarray, what: str) -> None:
-    bad = int(invalid_total.sum())
-    if bad:
-        inputs = np.flatnonzero(invalid_total).tolist()
-        raise FloatingPointError(
-            f"{bad} {what} sample(s) gave NaN or infinite logits (inputs {inputs[:10]}"
-            f"{' ...' if len(inputs) > 10 else ''}); they were not counted. Check the model and the noise level."
-        )
 
 
 def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
@@ -205,12 +51,12 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
     ``mode="reduce-overhead"``, a CUDA graph), once per configuration (model, noise, shapes, dtypes, batch
     layout) and cached across calls. The noise is the same as without compile (same seeds, same samples);
     the votes can differ only where the compiled model's rounding flips a sample at a decision boundary."""
-    sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
+    sampler = Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed, autocast=autocast, compile=compile)
-    with _EvalMode(model):
-        counts, invalid = sampler.counts(PHASE_PREDICT, sampler.n)
-    _raise_if_invalid(invalid.cpu().numpy(), "noisy")
+    with EvalMode(model):
+        counts, invalid = sampler.counts(Phase.PREDICT, sampler.n)
+    raise_if_invalid(invalid.cpu().numpy(), "noisy")
     return counts
 
 
@@ -224,7 +70,7 @@ def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1
     prediction: the two-sided binomial test of the top two counts (scipy.stats.binomtest at 1/2) must
     reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device. ``autocast``
     and ``compile``: see ``sample_counts``."""
-    alpha = _check_alpha(alpha)
+    alpha = check_probability(alpha)
     counts = sample_counts(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                            num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                            distributed=distributed, autocast=autocast, compile=compile)
@@ -288,32 +134,32 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     ``autocast`` and ``compile``: see ``sample_counts``."""
     if not isinstance(top2, bool):
         raise TypeError(f"top2 must be a bool, got {top2!r}")
-    alpha = _check_alpha(alpha)
-    n0 = _check_int("n0", n0, 1)
-    n = _check_int("n", n, 1)
+    alpha = check_probability(alpha)
+    n0 = check_int("n0", n0, 1)
+    n = check_int("n", n, 1)
     host_labels = check_labels(labels, x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     if isinstance(noise, Noise):
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
-    sampler = _Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
+    sampler = Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed, autocast=autocast, compile=compile)
     batch = x.shape[0]
     skipped = np.zeros(batch, dtype=bool)
-    with _EvalMode(model):
-        counts_selection, invalid_selection = sampler.counts(PHASE_SELECTION, n0)
+    with EvalMode(model):
+        counts_selection, invalid_selection = sampler.counts(Phase.SELECTION, n0)
         if host_labels is None:
-            counts_estimation, invalid_estimation = sampler.counts(PHASE_ESTIMATION, n)
+            counts_estimation, invalid_estimation = sampler.counts(Phase.ESTIMATION, n)
         else:
             # the one extra host synchronisation: the selection votes and their invalid tallies together
             host = torch.cat([counts_selection.flatten(), invalid_selection]).cpu().numpy()
-            _raise_if_invalid(host[counts_selection.numel():], "selection")
+            raise_if_invalid(host[counts_selection.numel():], "selection")
             check_labels_in_range(host_labels, counts_selection.shape[1])
             votes = host[: counts_selection.numel()].reshape(counts_selection.shape)
             skipped = votes.argmax(axis=1) != host_labels if batch else skipped
             counts_estimation, invalid_estimation = _estimation_counts_of(sampler, ~skipped, n)
     invalid = torch.stack([invalid_selection, invalid_estimation]).sum(0).cpu().numpy()
-    _raise_if_invalid(invalid, "selection or estimation")
+    raise_if_invalid(invalid, "selection or estimation")
     selection, estimation = counts_selection.cpu().numpy(), counts_estimation.cpu().numpy()
     top = selection.argmax(axis=1) if batch else np.zeros(0, dtype=np.int64)
     n_top = estimation[np.arange(batch), top] if batch else np.zeros(0)
@@ -354,18 +200,18 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     )
 
 
-def _estimation_counts_of(sampler: _Sampler, keep: np.ndarray, n: int):
+def _estimation_counts_of(sampler: Sampler, keep: np.ndarray, n: int):
     """Estimation counts (B, K) and invalid tallies (B,) of the inputs ``keep`` only (zeros elsewhere); each
     keeps its input id, so its samples are those of a run over the whole batch."""
     counts, invalid = sampler._zeros(sampler.num_classes or 0)
     if keep.any():
         rows = torch.from_numpy(np.flatnonzero(keep)).to(sampler.x.device)
-        sub = _Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,
+        sub = Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,
                        seed=sampler.seed, input_ids=sampler.input_ids[rows], num_classes=sampler.num_classes,
                        out_dtype=sampler.out_dtype, channels_last=sampler.channels_last,
                        distributed=sampler.distributed, autocast=sampler.passes.autocast,
                        compile=sampler.passes.options if sampler.passes.compiled else False)
-        kept_counts, kept_invalid = sub.counts(PHASE_ESTIMATION, n)
+        kept_counts, kept_invalid = sub.counts(Phase.ESTIMATION, n)
         counts[rows], invalid[rows] = kept_counts, kept_invalid
     return counts, invalid
 
@@ -377,14 +223,14 @@ def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed
     """The soft smoothed classifier: the Monte Carlo mean over ``n`` noisy copies of softmax(model(x + eps)),
     a (B, K) float32 tensor on x's device (accumulated in float64). ``autocast`` and ``compile``: see
     ``sample_counts``."""
-    sampler = _Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
+    sampler = Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
                        distributed=distributed, autocast=autocast, compile=compile)
     total = None
-    with _EvalMode(model):
+    with EvalMode(model):
         if sampler.passes.compiled:
-            total = sampler.passes.run(sampler, "soft", PHASE_SOFT, sampler.batch_plan(sampler.n))
-        for i0, m, logits in () if sampler.passes.compiled else sampler.batches(PHASE_SOFT, sampler.n):
+            total = sampler.passes.run(sampler, "soft", Phase.SOFT, sampler.batch_plan(sampler.n))
+        for i0, m, logits in () if sampler.passes.compiled else sampler.batches(Phase.SOFT, sampler.n):
             if total is None:
                 total = torch.zeros(x.shape[0], logits.shape[1], dtype=torch.float64, device=x.device)
             probs = torch.softmax(logits.double(), dim=1)

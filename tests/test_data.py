@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from fabricate import (
+from support.fabricate import (
     CIFAR_DATA,
     CIFAR_LABELS,
     MNIST_IMAGES,

@@ -4,7 +4,7 @@ streams whose p_A is known, including p_A exactly at a grid threshold), and the 
 import numpy as np
 import pytest
 import torch
-from conftest import FALSE_ALARM, requires_cuda
+from support import FALSE_ALARM, requires_cuda
 from scipy import stats
 from test_smooth import Linear2
 
@@ -16,7 +16,7 @@ from rsmooth_ext.sequential import (
     run_stopping_rule,
     simulate_successes,
 )
-from rsmooth_ext.smooth import PHASE_SELECTION
+from rsmooth_ext.seeding import Phase
 from rsmooth_ext.stats import clopper_pearson_lower, clopper_pearson_upper
 
 GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -267,7 +267,7 @@ def test_labels_skip_misclassified_inputs():
 
 
 def test_selection_phase_is_certifys():
-    assert rs.sequential.PHASE_SEQUENTIAL not in (0, 1, 2, 3, 4, 5) and PHASE_SELECTION == 1
+    assert Phase.SEQUENTIAL not in (0, 1, 2, 3, 4, 5) and Phase.SELECTION == 1
 
 
 @pytest.mark.parametrize("override,exc,match", [

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import DEVICES, FALSE_ALARM
+from support import DEVICES, FALSE_ALARM
 from scipy import integrate, stats
 
 import rsmooth_ext as rs
-from rsmooth_ext.smooth import PHASE_ESTIMATION, PHASE_SELECTION
+from rsmooth_ext.seeding import Phase
 
 
 def count(logits, batch):
@@ -98,10 +98,10 @@ def test_certify_and_predict_match_cohen_on_the_same_counts():
     x = torch.randn(12, 4) * 0.7
     noise, n0, n, alpha = rs.Gaussian(sigma=0.5), 50, 400, 0.01
     res = rs.certify(model, x, noise, n0, n, alpha, seed=11, batch_size=64)
-    sampler = rs.smooth._Sampler(model, x, noise, n0, batch_size=64, seed=11, input_ids=None, num_classes=None,
+    sampler = rs.sampling.sampler.Sampler(model, x, noise, n0, batch_size=64, seed=11, input_ids=None, num_classes=None,
                                  out_dtype=None, channels_last=False)
-    sel = sampler.counts(PHASE_SELECTION, n0)[0].numpy()
-    est = sampler.counts(PHASE_ESTIMATION, n)[0].numpy()
+    sel = sampler.counts(Phase.SELECTION, n0)[0].numpy()
+    est = sampler.counts(Phase.ESTIMATION, n)[0].numpy()
     assert np.array_equal(res.counts_selection.numpy(), sel) and np.array_equal(res.counts_estimation.numpy(), est)
     for i in range(len(x)):
         c_a = int(np.argmax(sel[i]))
