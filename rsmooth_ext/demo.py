@@ -19,7 +19,6 @@ from .seeding import Phase
 from .train.losses import smoothed_log_likelihood
 
 
-
 def load_digits_split(test_fraction: float = 0.2, seed: int = 0):
     """(x_train, y_train, x_test, y_test): digits as (N, 1, 8, 8) float32 in [0, 1], a fixed split."""
     try:

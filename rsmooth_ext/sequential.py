@@ -32,8 +32,6 @@ from .seeding import Phase
 from .smooth import ABSTAIN, CertifyResult
 from .stats import clopper_pearson_lower, clopper_pearson_upper
 
-
-
 # ---- the look schedule and the stopping rule (pure NumPy: also used to simulate vote streams) --------------
 
 

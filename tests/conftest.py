@@ -1,7 +1,6 @@
 """Test-session hooks only; the shared helpers live in tests/support (an importable package)."""
 
 import pytest
-
 from support import CUDA_AVAILABLE
 
 

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from support import FALSE_ALARM, Z_THRESHOLD
 from scipy import integrate, special, stats
+from support import FALSE_ALARM, Z_THRESHOLD
 
 import rsmooth_ext as rs
 

@@ -4,11 +4,12 @@ streams whose p_A is known, including p_A exactly at a grid threshold), and the 
 import numpy as np
 import pytest
 import torch
-from support import FALSE_ALARM, requires_cuda
 from scipy import stats
+from support import FALSE_ALARM, requires_cuda
 from test_smooth import Linear2
 
 import rsmooth_ext as rs
+from rsmooth_ext.seeding import Phase
 from rsmooth_ext.sequential import (
     LookSchedule,
     StoppingRule,
@@ -16,7 +17,6 @@ from rsmooth_ext.sequential import (
     run_stopping_rule,
     simulate_successes,
 )
-from rsmooth_ext.seeding import Phase
 from rsmooth_ext.stats import clopper_pearson_lower, clopper_pearson_upper
 
 GRID = [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from support import DEVICES, FALSE_ALARM
 from scipy import integrate, stats
+from support import DEVICES, FALSE_ALARM
 
 import rsmooth_ext as rs
 from rsmooth_ext.seeding import Phase

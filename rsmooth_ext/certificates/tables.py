@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from . import differential as cm
 from ..cache import atomic_write, cache_dir
+from . import differential as cm
 
 FORMAT_VERSION = 2
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")

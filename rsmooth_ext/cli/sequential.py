@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from .results import CERTIFY_COLUMNS
 from ..sequential import certify_sequential
+from .results import CERTIFY_COLUMNS
 
 SEQUENTIAL_COLUMNS = CERTIFY_COLUMNS[:-1] + ["samples", CERTIFY_COLUMNS[-1]]
 

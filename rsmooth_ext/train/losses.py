@@ -13,7 +13,6 @@ from ..noises import Noise
 from ..seeding import Phase, resolve_seed
 
 
-
 def smoothed_log_likelihood(model, x: torch.Tensor, y: torch.Tensor, noise: Noise, num_samples: int, *,
                             seed=None, offset: int = 0) -> torch.Tensor:
     """Per-input loss -log((1/K) sum_k softmax(model(x + eps_k))_y) with K = ``num_samples`` noisy copies

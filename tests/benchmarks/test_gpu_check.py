@@ -12,10 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from support import REPO
 
 import rsmooth_ext
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_driver():

@@ -4,12 +4,12 @@ soundness with a classifier whose smoothed probabilities are known in closed for
 import numpy as np
 import pytest
 import torch
-from support import FALSE_ALARM
 from scipy import optimize, stats
+from support import FALSE_ALARM
 
 import rsmooth_ext as rs
-from rsmooth_ext.cli import build_parser
 from rsmooth_ext.certificates.top2 import certify_top2, top2_bounds
+from rsmooth_ext.cli import build_parser
 
 
 def test_bounds_hold_simultaneously_for_all_other_classes():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rsmooth_ext.cli.analysis import latex_table, markdown_table, parse_radii, parse_seconds, read_run, read_runs
 from rsmooth_ext.cli import main
+from rsmooth_ext.cli.analysis import latex_table, markdown_table, parse_radii, parse_seconds, read_run, read_runs
 from rsmooth_ext.cli.results import CERTIFY_COLUMNS, ResultsError, ResultsWriter
 
 # Cohen's certify.py rows: idx, label, predict (-1 abstains), radius ({:.3}), correct, time (str(timedelta))

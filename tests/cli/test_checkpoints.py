@@ -21,8 +21,8 @@ from support.fabricate import (
 from torch import nn
 
 from rsmooth_ext.cli import main
-from rsmooth_ext.models import CifarResNet, LeNet, NormalizeLayer, WideResNet
 from rsmooth_ext.cli.results import read_results
+from rsmooth_ext.models import CifarResNet, LeNet, NormalizeLayer, WideResNet
 
 torchvision = pytest.importorskip("torchvision")
 

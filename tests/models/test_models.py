@@ -6,7 +6,15 @@ import sys
 
 import pytest
 import torch
-from support.fabricate import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Rs4aLikeForecaster, data_parallel, save_cohen
+from support.fabricate import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Rs4aLikeForecaster,
+    data_parallel,
+    save_cohen,
+)
 from torch import nn
 
 from rsmooth_ext.models import (

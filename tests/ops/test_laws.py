@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from support import DEVICES, FALSE_ALARM, Z_THRESHOLD, all_noises
 from scipy import stats
+from support import DEVICES, FALSE_ALARM, Z_THRESHOLD, all_noises
 
 import rsmooth_ext as rs
 from rsmooth_ext.reference import perturb_reference

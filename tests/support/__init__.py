@@ -1,9 +1,13 @@
 """Helpers shared by the tests (importable in any pytest import mode: pyproject puts tests/ on the path)."""
 
+import os
+
 import pytest
 import torch
 
 import rsmooth_ext
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 CUDA_AVAILABLE = torch.cuda.is_available() and rsmooth_ext.cuda_built()
 DEVICES = ["cpu"] + (["cuda"] if CUDA_AVAILABLE else [])

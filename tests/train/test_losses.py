@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-from support import Z_THRESHOLD
 from scipy import stats
+from support import Z_THRESHOLD
 
 import rsmooth_ext as rs
 
