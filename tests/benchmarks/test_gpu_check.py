@@ -47,6 +47,7 @@ def test_build_env_leaves_cuda_home_to_the_setup_probe():
     assert (user["CUDA_HOME"], user["TORCH_CUDA_ARCH_LIST"], user["MAX_JOBS"]) == ("/opt/cuda", "8.0", "3")
 
 
+@pytest.mark.integration  # runs nvcc
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc on PATH")
 def test_setup_probe_finds_the_toolkit_behind_a_wrapper_nvcc(tmp_path, monkeypatch):
     """A wrapper script named nvcc outside the toolkit (as on this project's machines and the GPU image):
@@ -68,6 +69,7 @@ def test_setup_probe_finds_the_toolkit_behind_a_wrapper_nvcc(tmp_path, monkeypat
     assert found and os.path.exists(os.path.join(found, "include", "cuda_runtime_api.h")), found
 
 
+@pytest.mark.integration  # subprocesses
 def test_installed_import_never_imports_the_source_tree(tmp_path):
     """The check imports the package it installed, from a directory outside the repository. From the
     repository root, `python -c` / `python -m` put the source tree (which has no built _C) first on
@@ -87,6 +89,7 @@ def test_installed_import_never_imports_the_source_tree(tmp_path):
         gpu_check.installed_import(sys.executable, str(site), REPO, env)
 
 
+@pytest.mark.integration  # a pytest subprocess
 def test_pytest_command_selects_the_cuda_tests():
     gpu_check = load_driver()
     run = gpu_check.Run(sys.executable, "/nonexistent", "/nonexistent", True, 60)

@@ -424,6 +424,7 @@ def test_exp2_growth_nodes_k2_are_the_gaussian(d):
         assert phi_half[0] == pytest.approx(0.1 / cm.exp2_l2_linear_radius(k, d, 0.6), rel=1e-9)
 
 
+@pytest.mark.slow  # level-set tables: ~10 s each
 @pytest.mark.parametrize("k,d", [(0.5, 10), (4.0, 64)])
 def test_exp2_differential_table_below_the_level_set(k, d):
     table = tables.compute_table("exp2", "l2", d, k, "differential", progress=False)

@@ -12,7 +12,6 @@ The oracle evaluates the defining integrals directly from the noise's density, w
 
 import math
 
-import mpmath
 import numpy as np
 import pytest
 from scipy import special
@@ -21,6 +20,7 @@ import rsmooth_ext as rs
 from rsmooth_ext.certificates import differential as cm
 from rsmooth_ext.certificates import rs4a_tmp as rm
 
+mpmath = pytest.importorskip("mpmath")
 mpmath.mp.dps = 20
 PRECISION_DIGITS = 20
 
@@ -283,6 +283,7 @@ def test_pow2_registered_radius():
 # ---- Exp2(k, j) against l2: the level-set method -------------------------------------------------------
 
 
+@pytest.mark.slow  # level-set tables: ~3 s each
 @pytest.mark.parametrize("d", [3, 20])
 def test_exp2_j_levelset_small_j_is_the_gaussian(d):
     """j -> 0 with k = 2 is N(0, I/2): the certificate tends to Phi^-1(p) / sqrt(2)."""

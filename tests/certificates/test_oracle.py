@@ -4,16 +4,20 @@ derandomized, bounded examples) plus targeted cases near p = 1/2 and at masking 
 
 import math
 
-import mpmath
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from support.mpmath_oracle import exact
 
 import rsmooth_ext as rs
 from rsmooth_ext.certificates import differential as cm
 from rsmooth_ext.certificates import tables
+
+mpmath = pytest.importorskip("mpmath")
+hypothesis = pytest.importorskip("hypothesis")
+st = pytest.importorskip("hypothesis.strategies")
+HealthCheck, given, settings = hypothesis.HealthCheck, hypothesis.given, hypothesis.settings
+
+pytestmark = pytest.mark.slow  # the 40-digit oracle: about a minute in all
 
 TIGHTNESS = 1e-3  # ours >= (1 - 1e-3) exact on the audited range
 P_TIGHT = (0.5 + 1e-4, 1 - 1e-7)

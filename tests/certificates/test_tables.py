@@ -105,6 +105,7 @@ def test_new_tables_are_cached_and_corrupt_or_foreign_files_recomputed(tmp_path)
     assert noise.certify(0.9, "linf") == first
 
 
+@pytest.mark.slow  # a level-set table: ~7 s
 def test_exp2_level_set_table_against_closed_forms(monkeypatch):
     monkeypatch.setattr(tables, "LEVELSET_POINTS", 60)  # coarser grids keep the test fast; same code path
     monkeypatch.setattr(tables, "LEVELSET_K1_POINTS", 60)

@@ -99,6 +99,7 @@ def test_malformed_files(tmp_path):
         read_run(str(tmp_path / "time.tsv"))
 
 
+@pytest.mark.requires("matplotlib")
 def test_analyze_command(tmp_path, cohen_files, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -72,6 +72,7 @@ def test_interrupted_run_resumes_to_the_same_rows(workdir):
     assert rows_without_time("part.tsv") == rows_without_time("full.tsv")
 
 
+@pytest.mark.integration  # a subprocess, killed mid-run
 def test_killed_process_resumes(workdir):
     """A real interruption: kill the process after its first rows, then --resume."""
     cmd = [sys.executable, "-m", "rsmooth_ext", "certify", *BASE, "--n", "3000", "--out", "killed.tsv"]
@@ -95,6 +96,7 @@ def test_killed_process_resumes(workdir):
     assert rows_without_time("killed.tsv") == rows_without_time("clean.tsv")
 
 
+@pytest.mark.requires("matplotlib")
 def test_predict_and_plot(workdir, capsys):
     assert main(["predict", *[a for a in BASE if a not in ("--n0", "20")], "--out", "p.tsv"]) == 0
     assert read_results("p.tsv").columns == ["index", "label", "prediction", "correct", "seconds"]
@@ -154,6 +156,8 @@ def test_existing_results_are_never_overwritten(workdir, capsys):
     assert (workdir / "r.tsv").read_text() == before
 
 
+@pytest.mark.requires("sklearn")  # the digits dataset
+@pytest.mark.integration  # the demo: trains a CNN
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "demo"
@@ -225,6 +229,7 @@ def test_sequential_option_errors(workdir, capsys, args, message):
     assert not (workdir / "e.tsv").exists()
 
 
+@pytest.mark.integration  # inductor compiles: ~20 s
 def test_amp_compile_and_fast_options(workdir, capsys):
     assert main(["certify", *BASE, "--out", "eager.tsv"]) == 0
     assert main(["certify", *BASE, "--compile", "--out", "compiled.tsv"]) == 0

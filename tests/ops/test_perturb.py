@@ -236,6 +236,7 @@ torch.save(outs, sys.argv[1])
 """
 
 
+@pytest.mark.integration  # a subprocess per CPU instruction set
 def test_cpu_instruction_set_variants_give_identical_results(tmp_path):
     """The AVX-512, AVX2 and baseline builds of the CPU loops compute bit-identical noise (no FMA
     contraction, the same polynomials); RSMOOTH_CPU_ISA caps the variant chosen at load time."""

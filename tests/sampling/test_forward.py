@@ -222,6 +222,7 @@ def test_compiled_certify_and_predict_soft_match_eager():
     torch.testing.assert_close(soft_compiled, soft_eager, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.integration  # an inductor compile
 def test_compiled_noise_is_the_eager_noise():
     noise = rs.Exp1(k=2.0, dim=24, sigma=0.5)
     x, ids = torch.rand(2, 24), torch.tensor([4, 8])
@@ -236,6 +237,7 @@ def test_compiled_noise_is_the_eager_noise():
         assert torch.equal(compiled(x, ids, torch.tensor([11, offset, 2])), expected)
 
 
+@pytest.mark.integration  # an inductor compile
 def test_inductor_step_counts_equal_eager_on_an_exact_model():
     """The default backend (inductor, fullgraph) with a partial last chunk: votes identical to eager."""
     model = integer_linear(48, 5)
@@ -254,6 +256,7 @@ def small_cnn(num_classes=10):
     )
 
 
+@pytest.mark.integration  # an inductor compile
 def test_inductor_step_on_a_cnn_agrees_with_eager():
     """On a CNN the compiled model's float rounding may flip a sample whose top two logits nearly tie: the
     votes agree within 1% of n per class (a wrong noise stream would differ by several standard deviations)."""

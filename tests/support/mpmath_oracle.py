@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import math
 
-import mpmath
+import pytest
 from scipy import special
 
+# imported by test modules only: without mpmath, the importing module is skipped (never a collection error)
+mpmath = pytest.importorskip("mpmath")
 mpmath.mp.dps = 40
 mpf = mpmath.mpf
 
