@@ -1,13 +1,18 @@
-# Two entry points for a fresh machine: `make demo` (the main job: `rsmooth demo`) and `make test`.
-# Both create a virtual environment in $(VENV), install torch and the package into it, then run.
+# Two entry points for a fresh machine: `make demo` (the main job: `rsmooth demo`) and `make test` (the fast
+# suite: no `slow` or `integration` tests; `make test-all` runs every test). Each creates a virtual environment
+# in $(VENV), installs torch and the package into it, then runs.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.14.1
 PIP_DEPS = $(TORCH) torchvision==0.29.1 numpy scipy tqdm pytest ninja "setuptools>=64" wheel scikit-learn matplotlib mpmath hypothesis
 SOURCES = setup.py pyproject.toml $(wildcard csrc/*.* csrc/*/*.* rsmooth_ext/*.py rsmooth_ext/*/*.py)
 PY = $(VENV)/bin/python
+FAST = not slow and not integration
+# The venv's pytest script, not `python -m pytest` (which puts the source tree, without its built _C, first on
+# sys.path). pytest exits 5 when it selected no test: make fails on any non-zero exit, so that fails too.
+PYTEST = $(VENV)/bin/pytest -q tests
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-all bench clean
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +31,10 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_certify.py --json benchmarks/results/certify_cpu.json
 
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests
+	$(PYTEST) -m "$(FAST)"
+
+test-all: $(VENV)/.installed
+	$(PYTEST)
 
 clean:
 	rm -rf build *.egg-info $(VENV)
