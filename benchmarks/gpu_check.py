@@ -11,7 +11,8 @@ within ``--budget`` seconds (default 480). Steps:
                  CUDA_HOME is left to setup.py's nvcc probe unless you set it
   import         the *installed* package, from a directory outside the source tree
   tests          the CUDA tests (pytest -m cuda) against the installed package, under CUDA_LAUNCH_BLOCKING=1;
-                 they record the CPU-vs-CUDA differences (max ulp per family and dtype)
+                 they record the CPU-vs-CUDA differences (max ulp per family and dtype); a test file that
+                 fails to import does not stop the others (the summary lists it: collection_errors)
   memcheck       compute-sanitizer memcheck on a small workload (every kernel), where the tool works
   racecheck      compute-sanitizer racecheck on the radial and counting kernels
   sampling       benchmarks/bench_sampling.py --device cuda: every family, float32 and bfloat16,
@@ -263,8 +264,10 @@ def check_import(run: Run) -> bool:
 
 
 def pytest_command(run: Run, *extra: str) -> list[str]:
+    # --continue-on-collection-errors: one test module that fails to import must not stop the CUDA tests of
+    # every other module (optional dependencies skip by importorskip; what still fails is listed in the summary)
     return [run.python, "-m", "pytest", os.path.join(REPO, "tests"), "-m", "cuda", "-p", "no:cacheprovider",
-            "--rootdir", REPO, "-q", "-rfEs", *extra]
+            "--rootdir", REPO, "-q", "-rfEs", "--continue-on-collection-errors", *extra]
 
 
 def tests(run: Run) -> None:
@@ -278,12 +281,37 @@ def tests(run: Run) -> None:
             step.update(status="failed", note="no CUDA test selected")
         else:
             step["note"] = f"dry run: {selected} CUDA tests selected (collected, not run)"
+        _note_collection_errors(run, step)
         return
     record = os.path.join(run.work, "ulp.jsonl")
-    run.run_step("tests", pytest_command(run, f"--junitxml={junit}"), timeout_s=300, log="tests.log",
-                 env=run.installed_env(CUDA_LAUNCH_BLOCKING=1, **{ULP_RECORD_ENV: record}))
+    step = run.run_step("tests", pytest_command(run, f"--junitxml={junit}"), timeout_s=300, log="tests.log",
+                        env=run.installed_env(CUDA_LAUNCH_BLOCKING=1, **{ULP_RECORD_ENV: record}))
     run.facts["tests"] = parse_junit(junit)
     run.facts["cpu_cuda_max_ulp"] = read_ulp_records(record)
+    _note_collection_errors(run, step)
+
+
+def _note_collection_errors(run: Run, step: dict) -> None:
+    """Records the test files that failed to collect (their CUDA tests did not run: the step fails) in the
+    summary and in the step's note."""
+    failed = collection_errors(run.log_path("tests.log"))
+    run.facts["collection_errors"] = failed
+    if failed:
+        listed = ", ".join(failed)
+        step.update(status="failed", note=f"{step['note']}; failed to collect: {listed}" if step["note"]
+                    else f"failed to collect: {listed}")
+
+
+def collection_errors(log: str) -> list[str]:
+    """The test files that failed to import in the last pytest run of ``log`` (its "ERROR collecting FILE"
+    headers), sorted."""
+    if not os.path.exists(log):
+        return []
+    with open(log) as f:
+        text = f.read()
+    starts = [m.start() for m in re.finditer(r"^===== tests: .* \(limit \d+ s\)$", text, flags=re.MULTILINE)]
+    last_run = text[starts[-1]:] if starts else text
+    return sorted(set(re.findall(r"^_+ ERROR collecting (\S+) _+$", last_run, flags=re.MULTILINE)))
 
 
 def _count_collected(log: str) -> int:
@@ -399,6 +427,7 @@ def write_summary(run: Run) -> dict:
         "steps": run.steps,
         "tests": run.facts.get("tests", {}),
         "cuda_tests_selected": run.facts.get("cuda_tests_selected"),
+        "collection_errors": run.facts.get("collection_errors", []),
         "cpu_cuda_max_ulp": run.facts.get("cpu_cuda_max_ulp", {}),
         "timings": run.facts.get("timings", {}),
     }
@@ -422,6 +451,9 @@ def markdown(summary: dict) -> str:
             counts[outcome] = counts.get(outcome, 0) + 1
         lines += ["", "tests: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]
         lines += [f"- {name}: {outcome}" for name, outcome in tests_.items() if outcome in ("failed", "error")]
+    if summary.get("collection_errors"):
+        lines += ["", "test files that failed to collect (their tests did not run): "
+                  + ", ".join(summary["collection_errors"])]
     if summary["cpu_cuda_max_ulp"]:
         lines += ["", "CPU vs CUDA max ulp: " + ", ".join(f"{k} {v}" for k, v in summary["cpu_cuda_max_ulp"].items())]
     return "\n".join(lines)

@@ -157,7 +157,6 @@ def test_existing_results_are_never_overwritten(workdir, capsys):
 
 
 @pytest.mark.requires("sklearn")  # the digits dataset
-@pytest.mark.integration  # the demo: trains a CNN
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "demo"
