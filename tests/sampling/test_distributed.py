@@ -16,6 +16,8 @@ import rsmooth_ext as rs
 from rsmooth_ext.cli import main
 from rsmooth_ext.cli.results import read_results
 
+pytestmark = pytest.mark.integration  # every test here starts torchrun
+
 MODEL_SOURCE = textwrap.dedent(
     """
     import os
