@@ -9,9 +9,8 @@ from . import sequential as cli_sequential
 from .options import COHEN_N, add_data_options, add_model_options, add_output_options, add_sampling_options
 from .running import Log, run_command
 
-DESCRIPTION = (f"Certify a model on a dataset (Cohen et al.'s CERTIFY; --n defaults to Cohen's {COHEN_N:,} "
-               "estimation samples). Writes one TSV row per example as it finishes and a JSON summary; prints "
-               "the certified-accuracy table.")
+DESCRIPTION = (f"Certify a model on a dataset (--n defaults to Cohen's {COHEN_N:,} samples). Cohen et al.'s "
+               "CERTIFY: one TSV row per example as it finishes, a JSON summary, the certified-accuracy table.")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
