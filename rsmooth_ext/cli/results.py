@@ -1,32 +1,47 @@
 """Per-example results files of the ``rsmooth`` command: a TSV (one row per example, flushed as it
-finishes, with the run's configuration on its first line so a resume can check it), a JSON summary,
-certified-accuracy tables and plots."""
+finishes, with the run's configuration on its first line so a resume can check it), the per-rank shards
+of a run under torchrun and their merge, the JSON summary written beside it, and the reading of
+certification results as arrays (``Run``) from these files and from Cohen et al.'s TSV (columns idx,
+label, predict, radius, correct, time; time in seconds or as H:MM:SS.ffffff)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..cache import atomic_write
+from . import statistics
+
 CONFIG_PREFIX = "# rsmooth "
 CERTIFY_COLUMNS = ["index", "label", "prediction", "p_lower", "radius", "correct", "seconds"]
 PREDICT_COLUMNS = ["index", "label", "prediction", "correct", "seconds"]
+COHEN_COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")
+_DURATION = re.compile(r"(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
 class ResultsError(Exception):
     """A results file that cannot be used (missing, from another configuration, malformed)."""
 
 
+# ---- rsmooth results files ------------------------------------------------------------------------
+
+
 @dataclass
 class Results:
+    """A results file as written: its configuration, column names and rows."""
+
     config: dict
     columns: list[str]
     rows: list[dict]
 
     def column(self, name: str) -> np.ndarray:
+        """One column of every row, as float64."""
         return np.array([row[name] for row in self.rows], dtype=np.float64)
 
 
@@ -91,7 +106,7 @@ class ResultsWriter:
             self.file.write("\t".join(columns) + "\n")
             self.file.flush()
 
-    def _truncate_incomplete_tail(self):
+    def _truncate_incomplete_tail(self) -> None:
         with open(self.path, "rb+") as f:
             data = f.read()
             end = data.rfind(b"\n") + 1
@@ -99,18 +114,27 @@ class ResultsWriter:
                 f.truncate(end)
 
     def write(self, row: dict) -> None:
+        """Append one row (a dict with every column) and flush it."""
         self.file.write("\t".join(_format(row[c]) for c in self.columns) + "\n")
         self.file.flush()
         self.done[int(row["index"])] = row
 
-    def close(self):
+    def close(self) -> None:
         self.file.close()
 
 
 def _format(value) -> str:
     if isinstance(value, float):
-        return repr(value)
+        return repr(value)  # round-trips exactly, so a resumed or merged file reads back the same numbers
     return str(value)
+
+
+# ---- shards of a run under torchrun ---------------------------------------------------------------
+
+
+def part_path(out: str, rank: int) -> str:
+    """The shard of ``rank`` in a run sharded by input."""
+    return f"{out}.part{rank}"
 
 
 def shard_files(out: str) -> list[str]:
@@ -123,8 +147,6 @@ def shard_files(out: str) -> list[str]:
 def merge_results(out: str, config: dict, columns: list[str]) -> None:
     """Merge ``out`` (if present) and its shards ``out.part*`` into ``out``, one row per index in index
     order, written atomically; the shards are removed afterwards."""
-    from .cache import atomic_write
-
     parts = shard_files(out)
     rows: dict[int, dict] = {}
     for path in ([out] if os.path.exists(out) else []) + parts:
@@ -137,26 +159,38 @@ def merge_results(out: str, config: dict, columns: list[str]) -> None:
         os.unlink(path)
 
 
+# ---- the JSON summary -----------------------------------------------------------------------------
+
+
+def summary_radii(results: Results) -> list[float]:
+    """The radii a run's summary reports: the run's own grid (--sequential --radii), else a round grid up
+    to its largest certified radius."""
+    if results.config.get("radii"):
+        return results.config["radii"]
+    n = len(results.rows)
+    radius = results.column("radius") if n else np.zeros(0)
+    correct = results.column("correct").astype(bool) if n else np.zeros(0, dtype=bool)
+    return statistics.default_radius_grid(radius[correct])
+
+
 def summary(results: Results, radii: list[float] | None = None) -> dict:
-    """Certified accuracy at each radius, abstention rate, clean (smoothed) accuracy and the average
-    certified radius (radius of correct predictions, 0 otherwise, averaged over all examples)."""
+    """Examples, clean (smoothed) accuracy, abstention rate and, for certificates, the average certified
+    radius and the certified accuracy at each radius (``radii``, default ``summary_radii``); for sequential
+    runs, the forward passes per example."""
     n = len(results.rows)
     correct = results.column("correct").astype(bool) if n else np.zeros(0, dtype=bool)
     prediction = results.column("prediction") if n else np.zeros(0)
     out = {
         "examples": n,
-        "accuracy": float(correct.mean()) if n else math.nan,
-        "abstention_rate": float((prediction == -1).mean()) if n else math.nan,
+        "accuracy": statistics.accuracy(correct),
+        "abstention_rate": statistics.abstention_rate(prediction),
     }
     if "radius" in results.columns:
         radius = results.column("radius") if n else np.zeros(0)
-        certified = np.where(correct, radius, 0.0)
-        out["average_certified_radius"] = float(certified.mean()) if n else math.nan
-        grid = radii if radii is not None else results.config.get("radii") or default_radius_grid(
-            radius[correct] if n else radius)
-        out["certified_accuracy"] = {
-            f"{r:g}": float(((certified >= r) & correct).mean()) if n else math.nan for r in grid
-        }
+        out["average_certified_radius"] = statistics.average_certified_radius(correct, radius)
+        grid = radii if radii is not None else summary_radii(results)
+        out["certified_accuracy"] = dict(zip((f"{r:g}" for r in grid),
+                                             statistics.certified_accuracy(correct, radius, grid).tolist()))
     if "samples" in results.columns:  # sequential runs: n0 selection + the estimation samples each example used
         passes = results.column("samples") + results.config.get("n0", 0) if n else np.zeros(0)
         out["forward_passes"] = {"total": int(passes.sum()), "mean": float(passes.mean()) if n else math.nan,
@@ -165,37 +199,8 @@ def summary(results: Results, radii: list[float] | None = None) -> dict:
     return out
 
 
-def default_radius_grid(radii: np.ndarray, steps: int = 6) -> list[float]:
-    top = float(radii.max()) if radii.size else 1.0
-    if top <= 0:
-        top = 1.0
-    step = _nice_step(top / steps)
-    return [round(i * step, 10) for i in range(steps + 1)]
-
-
-def _nice_step(x: float) -> float:
-    exponent = math.floor(math.log10(x))
-    for m in (1, 2, 2.5, 5, 10):
-        if m * 10**exponent >= x:
-            return m * 10**exponent
-    return 10 ** (exponent + 1)
-
-
-def markdown_table(label_to_summary: dict[str, dict]) -> str:
-    """One row per results file: accuracy, abstention, ACR and certified accuracy at each radius."""
-    radii = sorted({float(r) for s in label_to_summary.values() for r in s.get("certified_accuracy", {})})
-    header = ["run", "examples", "accuracy", "abstain", "ACR"] + [f"r={r:g}" for r in radii]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, s in label_to_summary.items():
-        ca = s.get("certified_accuracy", {})
-        cells = [label, str(s["examples"]), f"{s['accuracy']:.3f}", f"{s['abstention_rate']:.3f}",
-                 f"{s.get('average_certified_radius', math.nan):.3f}"]
-        cells += [f"{ca[f'{r:g}']:.3f}" if f"{r:g}" in ca else "" for r in radii]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def run_label(config: dict) -> str:
+    """A run's name in tables and plots: its noise and level, e.g. 'gaussian sigma=0.25'."""
     noise = config.get("noise", "?")
     level = f"sigma={config['sigma']:g}" if config.get("sigma") is not None else f"lambd={config.get('lambd')}"
     if noise == "masking":
@@ -203,36 +208,105 @@ def run_label(config: dict) -> str:
     return f"{noise} {level}"
 
 
-def plot_certified_accuracy(paths: list[str], out_png: str) -> dict[str, dict]:
-    """Certified accuracy vs radius of each results file, one curve each, in one PNG."""
-    import matplotlib
+# ---- certification results as arrays -------------------------------------------------------------
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    summaries = {}
-    for path in paths:
-        results = read_results(path)
-        if "radius" not in results.columns:
-            raise ResultsError(f"{path} holds predictions, not certificates: nothing to plot")
-        label = run_label(results.config)
-        if label in summaries:
-            label = f"{label} ({os.path.basename(path)})"
-        correct = results.column("correct").astype(bool)
-        radius = np.where(correct, results.column("radius"), 0.0)
-        top = max(float(radius.max()) if radius.size else 0.0, 1e-9)
-        grid = np.linspace(0.0, top * 1.05, 400)
-        curve = [((radius >= r) & correct).mean() if radius.size else 0.0 for r in grid]
-        adversary = results.config.get("adversary", "")
-        ax.plot(grid, curve, label=label)
-        ax.set_xlabel(f"radius ({adversary})" if adversary else "radius")
-        summaries[label] = summary(results)
-    ax.set_ylabel("certified accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png)
-    plt.close(fig)
-    return summaries
+@dataclass
+class Run:
+    """One file of certification results: per example, whether it was classified correctly, its certified
+    radius and prediction (-1: abstained), and the seconds it took; the adversary when the file says."""
+
+    label: str
+    path: str
+    correct: np.ndarray
+    radius: np.ndarray
+    prediction: np.ndarray
+    seconds: np.ndarray
+    adversary: str | None = None
+
+    def certified_accuracy(self, radii: Sequence[float]) -> np.ndarray:
+        """Fraction of examples classified correctly with certified radius >= r, for each r."""
+        return statistics.certified_accuracy(self.correct, self.radius, radii)
+
+    def average_certified_radius(self) -> float:
+        """Mean over all examples of the radius of correct predictions, 0 for the others."""
+        return statistics.average_certified_radius(self.correct, self.radius)
+
+    def abstention_rate(self) -> float:
+        """Fraction of examples the smoothed classifier abstained on."""
+        return statistics.abstention_rate(self.prediction)
+
+
+def parse_seconds(text: str) -> float:
+    """A duration as seconds: '12.5' or str(datetime.timedelta): 'H:MM:SS[.ffffff]', '1 day, H:MM:SS'."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    m = _DURATION.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"time must be seconds or H:MM:SS.ffffff, got {text!r}")
+    days, hours, minutes, seconds = m.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def read_run(path: str, label: str | None = None) -> Run:
+    """A results file of ``rsmooth certify`` or Cohen's certify.py (detected from its first line)."""
+    if not os.path.isfile(path):
+        raise ResultsError(f"results file {path} does not exist")
+    with open(path) as f:
+        first = f.readline()
+    if first.startswith(CONFIG_PREFIX):
+        return run_of(read_results(path), path, label)
+    return _read_cohen(path, label)
+
+
+def run_of(results: Results, path: str, label: str | None = None) -> Run:
+    """The certification results of a read rsmooth results file (an error for predictions)."""
+    if "radius" not in results.columns:
+        raise ResultsError(f"{path} holds predictions, not certificates: it has no radius column")
+    n = len(results.rows)
+    column = (lambda c: results.column(c)) if n else (lambda c: np.zeros(0))
+    return Run(label or run_label(results.config), path, column("correct").astype(bool), column("radius"),
+               column("prediction").astype(np.int64), column("seconds"), results.config.get("adversary"))
+
+
+def _read_cohen(path: str, label: str | None) -> Run:
+    with open(path) as f:
+        lines = f.read().split("\n")
+    header = lines[0].strip().split("\t")
+    if tuple(header) != COHEN_COLUMNS:
+        raise ResultsError(f"{path} is neither an rsmooth results file nor Cohen's TSV (header "
+                           f"{chr(9).join(COHEN_COLUMNS)!r}); its first line is {lines[0][:80]!r}")
+    correct, radius, prediction, seconds = [], [], [], []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        values = line.rstrip("\r").split("\t")
+        if len(values) != len(COHEN_COLUMNS):
+            raise ResultsError(f"{path}:{number}: expected {len(COHEN_COLUMNS)} columns, got {len(values)}")
+        try:
+            prediction.append(int(values[2]))
+            radius.append(float(values[3]))
+            correct.append(int(values[4]))
+            seconds.append(parse_seconds(values[5]))
+        except ValueError as e:
+            raise ResultsError(f"{path}:{number}: {e}") from None
+    if any(c not in (0, 1) for c in correct):
+        raise ResultsError(f"{path}: the correct column must hold 0 or 1")
+    return Run(label or os.path.basename(path), path, np.array(correct, dtype=bool), np.array(radius),
+               np.array(prediction, dtype=np.int64), np.array(seconds))
+
+
+def read_runs(paths: Sequence[str], labels: Sequence[str] | None = None) -> list[Run]:
+    """Read several results files; duplicate labels get their file name appended."""
+    if labels is not None and len(labels) != len(paths):
+        raise ValueError(f"labels must name each of the {len(paths)} files, got {len(labels)}")
+    runs = [read_run(p, labels[i] if labels else None) for i, p in enumerate(paths)]
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+    for run in runs:
+        if seen[run.label] > 1:
+            run.label = f"{run.label} ({run.path})"
+    return runs

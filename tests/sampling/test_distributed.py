@@ -16,7 +16,7 @@ import rsmooth_ext as rs
 from rsmooth_ext.cli import main
 from rsmooth_ext.cli.results import read_results
 
-pytestmark = pytest.mark.integration  # every test starts torchrun
+pytestmark = pytest.mark.integration  # every test here starts torchrun
 
 MODEL_SOURCE = textwrap.dedent(
     """
