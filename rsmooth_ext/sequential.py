@@ -247,14 +247,14 @@ class _Counts:
 
     def __init__(self, rows: int, device: torch.device, width: int | None = None):
         self.rows, self.device = rows, device
-        self.tensor = None if width is None else self._zeros(width)
+        self.tensor = None if width is None else self.zero_counts(width)
 
-    def _zeros(self, width: int) -> torch.Tensor:
+    def zero_counts(self, width: int) -> torch.Tensor:
         return torch.zeros(self.rows, width, dtype=torch.int64, device=self.device)
 
     def get(self, width: int) -> torch.Tensor:
         if self.tensor is None:
-            self.tensor = self._zeros(width)
+            self.tensor = self.zero_counts(width)
         return self.tensor
 
 
@@ -313,7 +313,7 @@ class _RowStream:
     def flush(self) -> None:
         if self.rows == 0:
             return
-        logits = self.sampler._logits(self.buffer[: self.rows])
+        logits = self.sampler.logits(self.buffer[: self.rows])
         width = logits.shape[1]
         for a, b, target, lo, hi, invalid in self.pending:
             torch.ops.rsmooth_ext.argmax_count_.default(target.get(width)[lo:hi], invalid[lo:hi], logits[a:b])

@@ -203,7 +203,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
 def _estimation_counts_of(sampler: Sampler, keep: np.ndarray, n: int):
     """Estimation counts (B, K) and invalid tallies (B,) of the inputs ``keep`` only (zeros elsewhere); each
     keeps its input id, so its samples are those of a run over the whole batch."""
-    counts, invalid = sampler._zeros(sampler.num_classes or 0)
+    counts, invalid = sampler.zero_counts(sampler.num_classes or 0)
     if keep.any():
         rows = torch.from_numpy(np.flatnonzero(keep)).to(sampler.x.device)
         sub = Sampler(sampler.model, sampler.x[rows], sampler.noise, n, batch_size=sampler.batch_size,

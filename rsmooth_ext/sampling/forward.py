@@ -192,7 +192,7 @@ class ForwardPasses:
         graph would be unreadable); the rows are not counted."""
         rows = launch_perturb(sampler.x[:1], sampler.noise, 2, sampler.seed, 0, phase, sampler.input_ids[:1],
                               self.noisy_dtype, sampler.channels_last, None)
-        sampler._logits(rows)
+        sampler.logits(rows)
 
 
 

@@ -105,9 +105,11 @@ class Sampler:
             rows = buffer[: (i1 - i0) * (s1 - s0)]
             launch_perturb(x[i0:i1], self.noise, s1 - s0, self.seed, s0, phase, self.launch_ids[i0:i1], None,
                            self.channels_last, rows)
-            yield i0, i1 - i0, self._logits(rows)
+            yield i0, i1 - i0, self.logits(rows)
 
-    def _logits(self, rows):
+    def logits(self, rows):
+        """The model's logits (rows, K) on a noisy batch, under the forward passes' context; checks their shape and
+        that K is the same for every batch."""
         with self.passes.context():
             logits = self.model(rows)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
@@ -129,19 +131,20 @@ class Sampler:
             counts, invalid = self.passes.run(self, "count", phase, self.batch_plan(n)) or (None, None)
         for i0, m, logits in () if self.passes.compiled else self.batches(phase, n):
             if counts is None:
-                counts, invalid = self._zeros(logits.shape[1])
+                counts, invalid = self.zero_counts(logits.shape[1])
             torch.ops.rsmooth_ext.argmax_count_.default(counts[i0 : i0 + m], invalid[i0 : i0 + m], logits)
         if self.distributed:
             width = torch.tensor([-1 if counts is None else counts.shape[1]], device=self.x.device)
             torch.distributed.all_reduce(width, op=torch.distributed.ReduceOp.MAX)
             if counts is None:
-                counts, invalid = self._zeros(int(width.item()))
+                counts, invalid = self.zero_counts(int(width.item()))
             dist.all_reduce_sum(counts, invalid)
         if counts is None:  # empty batch
-            counts, invalid = self._zeros(self.num_classes or 0)
+            counts, invalid = self.zero_counts(self.num_classes or 0)
         return counts, invalid
 
-    def _zeros(self, num_classes):
+    def zero_counts(self, num_classes):
+        """Zero vote counts (B, num_classes) and invalid-sample tallies (B,), int64 on x's device."""
         batch = self.x.shape[0]
         return (torch.zeros(batch, num_classes, dtype=torch.int64, device=self.x.device),
                 torch.zeros(batch, dtype=torch.int64, device=self.x.device))
