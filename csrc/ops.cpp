@@ -9,7 +9,6 @@
 #include <ATen/ops/stack.h>
 #include <torch/library.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 
 #include "checks.h"
 #include "rsmooth/argmax.h"
+#include "rsmooth/param_check.h"
 #include "rsmooth/perturb.h"
 
 #ifndef RSMOOTH_CUDA_ARCHS
@@ -73,9 +73,9 @@ OutDtype out_dtype_of(at::ScalarType t) {
 
 std::string family_names() {
   std::string names;
-  for (int kind = 0; kind < static_cast<int>(NoiseKind::Count); ++kind) {
+  for (int kind = 0; kind < NoiseFamilies::kCount; ++kind) {
     if (kind) names += ", ";
-    names += kNoiseNames[kind];
+    names += NoiseFamilies::kNames[kind];
   }
   return names;
 }
@@ -86,49 +86,16 @@ NoiseKind checked_kind(const char* op, const std::string& family) {
   return static_cast<NoiseKind>(kind);
 }
 
-// Parameter ranges: the Python specs check the same and more (e.g. k > 2 where a variance is
-// needed); these keep the raw op from producing garbage.
-NoiseParams checked_params(const char* op, NoiseKind kind, c10::ArrayRef<double> params) {
-  const int expected = kNoiseParamCount[static_cast<int>(kind)];
-  const int least = kNoiseParamMinCount[static_cast<int>(kind)];
-  const char* name = kNoiseNames[static_cast<int>(kind)];
-  const int given = static_cast<int>(params.size());
-  if (least == expected) {
-    RSMOOTH_CHECK_VALUE(op, given == expected, "family '", name, "' takes ", expected, " parameter(s), got ",
-                        params.size());
-  } else {
-    RSMOOTH_CHECK_VALUE(op, given >= least && given <= expected, "family '", name, "' takes ", least, " to ",
-                        expected, " parameters, got ", params.size());
+// How a rule's parameter check reports: the op's ValueError (it throws, so it never returns).
+struct ParamFailure {
+  const char* op;
+  template <class... Parts>
+  void operator()(const Parts&... parts) const {
+    RSMOOTH_CHECK_VALUE(op, false, parts...);
   }
-  for (size_t i = 0; i < params.size(); ++i) {
-    RSMOOTH_CHECK_VALUE(op, std::isfinite(params[i]), "params[", i, "] of '", name,
-                        "' must be finite, got ", params[i]);
-  }
-  if (kind == NoiseKind::Masking) {
-    RSMOOTH_CHECK_VALUE(op, params[0] > 0.0 && params[0] <= 1.0,
-                        "masking keep probability params[0] must be in (0, 1], got ", params[0]);
-  } else {
-    RSMOOTH_CHECK_VALUE(op, params[0] > 0.0, "scale lambda params[0] of '", name,
-                        "' must be > 0, got ", params[0]);
-  }
-  if (kind == NoiseKind::PowInf) {
-    RSMOOTH_CHECK_VALUE(op, params[1] > 0.0, "exponent a params[1] of 'powinf' must be > 0, got ", params[1]);
-  } else if (kind == NoiseKind::Expp) {
-    RSMOOTH_CHECK_VALUE(op, params[1] >= 0.1, "exponent p params[1] of 'expp' must be >= 0.1, got ", params[1]);
-  } else if (expected >= 2) {
-    RSMOOTH_CHECK_VALUE(op, params[1] > 0.0, "shape k params[1] of '", name, "' must be > 0, got ",
-                        params[1]);
-  }
-  if (kind == NoiseKind::Pow2) {
-    RSMOOTH_CHECK_VALUE(op, params[2] > 0.0, "exponent a params[2] of 'pow2' must be > 0, got ", params[2]);
-  } else if (given == 3) {  // expinf, exp2: j
-    RSMOOTH_CHECK_VALUE(op, params[2] >= 0.0, "exponent j params[2] of '", name, "' must be >= 0, got ",
-                        params[2]);
-  }
-  NoiseParams p{};
-  for (size_t i = 0; i < params.size(); ++i) p.v[i] = params[i];
-  return p;
-}
+};
+
+using OpParamCheck = ParamCheck<ParamFailure>;
 
 // Every int64 input id must lie in [0, 2^32) (the counter holds 32 bits). On CUDA this reads the
 // ids' min and max back to the host: callers that must not synchronise (the sampling loop, CUDA graph
@@ -148,24 +115,6 @@ void check_input_id_range(const char* op, const at::Tensor& ids) {
                       ", max ", hi);
 }
 
-// The parameter ranges that depend on the number of elements d per input.
-void check_params_for_dim(const char* op, NoiseKind kind, const NoiseParams& p, int64_t d) {
-  const double dd = static_cast<double>(d);
-  if (kind == NoiseKind::ExpInf || kind == NoiseKind::Exp2) {
-    RSMOOTH_CHECK_VALUE(op, p.v[2] < dd, "exponent j = ", p.v[2], " of '", kNoiseNames[static_cast<int>(kind)],
-                        "' must be < d = ", d, " (elements per input)");
-  } else if (kind == NoiseKind::PowInf) {
-    RSMOOTH_CHECK_VALUE(op, p.v[1] > dd, "exponent a = ", p.v[1], " of 'powinf' must be > d = ", d,
-                        " (elements per input)");
-  } else if (kind == NoiseKind::Pow2) {
-    RSMOOTH_CHECK_VALUE(op, p.v[2] * p.v[1] > dd, "a * k = ", p.v[2] * p.v[1], " of 'pow2' must be > d = ", d,
-                        " (elements per input)");
-  } else if (kind == NoiseKind::Expp) {
-    RSMOOTH_CHECK_VALUE(op, d <= kExppMaxElements, "'expp' supports at most ", kExppMaxElements,
-                        " elements per input, got ", d);
-  }
-}
-
 struct PerturbPlan {
   PerturbArgs args;
   at::Tensor x_float;  // keeps the float32 copy of x alive
@@ -183,7 +132,10 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   RSMOOTH_CHECK_TYPE(op, is_supported_float(x.scalar_type()),
                      "x must be float32, float16 or bfloat16, got ", x.scalar_type());
   const NoiseKind kind = checked_kind(op, family);
-  const NoiseParams p = checked_params(op, kind, params);
+  // The family's own checks: the parameters now, the ranges that depend on d once d is known (below).
+  OpParamCheck param_check(noise_name(kind), params.data(), static_cast<int64_t>(params.size()),
+                           ParamFailure{op});
+  check_noise_params(kind, param_check);
   RSMOOTH_CHECK_VALUE(op, num_samples >= 0, "num_samples must be >= 0, got ", num_samples);
   RSMOOTH_CHECK_VALUE(op, offset >= 0 && offset + num_samples <= kUint32Limit,
                       "sample indices offset .. offset + num_samples - 1 must lie in [0, 2^32), got "
@@ -200,7 +152,9 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   for (int64_t i = 1; i < x.dim(); ++i) d *= x.size(i);
   RSMOOTH_CHECK_VALUE(op, d / 4 < kUint32Limit, "x has ", d, " elements per input; at most ",
                       4 * kUint32Limit - 1, " are supported");
-  check_params_for_dim(op, kind, p, d);
+  param_check.start_dim_pass(d);
+  check_noise_params(kind, param_check);
+  const NoiseParams& p = param_check.params();
 
   PerturbPlan plan;
   plan.x_float = x.to(at::kFloat).contiguous();

@@ -46,8 +46,8 @@ inline void draw_words_tile(const SampleStream& stream, int64_t first_block, int
 }
 
 // Tiles [begin, end) of the flattened (row, tile) space of an i.i.d. family.
-template <class Family, OutDtype D>
-inline void iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin, int64_t end) {
+template <class Rule, OutDtype D>
+inline void iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end) {
   alignas(64) uint32_t words[kTile];
   alignas(64) float xin[kTile];
   alignas(64) float y[kTile];
@@ -61,15 +61,16 @@ inline void iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin,
     const int64_t j0 = 4 * first_block;
     draw_words_tile(stream, first_block, num_blocks, words);
     load_span(a, row, j0, 4 * num_blocks, xin);
-    iid_span(family, stream, j0, words, xin, y, 4 * num_blocks);
+    iid_span(rule, stream, j0, words, xin, y, 4 * num_blocks);
     store_span<D>(a, row, j0, 4 * num_blocks, y);
   }
 }
 
 // Rows [begin, end) of a radial family. The direction of a row is generated once into `raw` (a
 // per-thread scratch row), normalised, then added: the CUDA kernel instead regenerates it.
-template <Sphere S, OutDtype D>
-inline void radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float* raw) {
+template <class Rule, OutDtype D>
+inline void radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end, float* raw) {
+  constexpr Sphere S = Rule::kSphere;
   alignas(64) uint32_t words[kTile];
   alignas(64) float xin[kTile];
   alignas(64) float y[kTile];
@@ -84,7 +85,7 @@ inline void radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float*
       direction_span<S>(words, raw + j0, 4 * num_blocks);
       if (S != Sphere::Linf) norm_sum += norm_span<S>(a, j0, 4 * num_blocks, raw + j0);
     }
-    const RadialDraw draw = draw_radial(a.kind, a.params, a.numel, stream);
+    const RadialDraw draw = draw_radial(rule, a.numel, stream);
     const float scale = direction_scale<S>(draw.radius, norm_sum);
     for (int64_t j0 = 0; j0 < a.numel; j0 += kTile) {
       const int count = static_cast<int>(std::min<int64_t>(kTile, 4 * blocks_per_row - j0));
@@ -101,21 +102,21 @@ inline void radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float*
 #define RSMOOTH_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
 #define RSMOOTH_AVX2 __attribute__((target("avx2,fma"), flatten))
 
-template <class Family, OutDtype D>
-RSMOOTH_AVX512 void iid_tiles_avx512(const PerturbArgs& a, const Family& f, int64_t b, int64_t e) {
-  iid_tiles<Family, D>(a, f, b, e);
+template <class Rule, OutDtype D>
+RSMOOTH_AVX512 void iid_tiles_avx512(const PerturbArgs& a, const Rule& f, int64_t b, int64_t e) {
+  iid_tiles<Rule, D>(a, f, b, e);
 }
-template <class Family, OutDtype D>
-RSMOOTH_AVX2 void iid_tiles_avx2(const PerturbArgs& a, const Family& f, int64_t b, int64_t e) {
-  iid_tiles<Family, D>(a, f, b, e);
+template <class Rule, OutDtype D>
+RSMOOTH_AVX2 void iid_tiles_avx2(const PerturbArgs& a, const Rule& f, int64_t b, int64_t e) {
+  iid_tiles<Rule, D>(a, f, b, e);
 }
-template <Sphere S, OutDtype D>
-RSMOOTH_AVX512 void radial_rows_avx512(const PerturbArgs& a, int64_t b, int64_t e, float* raw) {
-  radial_rows<S, D>(a, b, e, raw);
+template <class Rule, OutDtype D>
+RSMOOTH_AVX512 void radial_rows_avx512(const PerturbArgs& a, const Rule& r, int64_t b, int64_t e, float* raw) {
+  radial_rows<Rule, D>(a, r, b, e, raw);
 }
-template <Sphere S, OutDtype D>
-RSMOOTH_AVX2 void radial_rows_avx2(const PerturbArgs& a, int64_t b, int64_t e, float* raw) {
-  radial_rows<S, D>(a, b, e, raw);
+template <class Rule, OutDtype D>
+RSMOOTH_AVX2 void radial_rows_avx2(const PerturbArgs& a, const Rule& r, int64_t b, int64_t e, float* raw) {
+  radial_rows<Rule, D>(a, r, b, e, raw);
 }
 
 enum class Isa { Baseline, Avx2, Avx512 };
@@ -138,22 +139,22 @@ Isa detect_isa() {
 const Isa kIsa = detect_isa();
 #endif
 
-template <class Family, OutDtype D>
-void run_iid_tiles(const PerturbArgs& a, const Family& family, int64_t begin, int64_t end) {
+template <class Rule, OutDtype D>
+void run_iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end) {
 #ifdef RSMOOTH_X86_VARIANTS
-  if (kIsa == Isa::Avx512) return iid_tiles_avx512<Family, D>(a, family, begin, end);
-  if (kIsa == Isa::Avx2) return iid_tiles_avx2<Family, D>(a, family, begin, end);
+  if (kIsa == Isa::Avx512) return iid_tiles_avx512<Rule, D>(a, rule, begin, end);
+  if (kIsa == Isa::Avx2) return iid_tiles_avx2<Rule, D>(a, rule, begin, end);
 #endif
-  iid_tiles<Family, D>(a, family, begin, end);
+  iid_tiles<Rule, D>(a, rule, begin, end);
 }
 
-template <Sphere S, OutDtype D>
-void run_radial_rows(const PerturbArgs& a, int64_t begin, int64_t end, float* raw) {
+template <class Rule, OutDtype D>
+void run_radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end, float* raw) {
 #ifdef RSMOOTH_X86_VARIANTS
-  if (kIsa == Isa::Avx512) return radial_rows_avx512<S, D>(a, begin, end, raw);
-  if (kIsa == Isa::Avx2) return radial_rows_avx2<S, D>(a, begin, end, raw);
+  if (kIsa == Isa::Avx512) return radial_rows_avx512<Rule, D>(a, rule, begin, end, raw);
+  if (kIsa == Isa::Avx2) return radial_rows_avx2<Rule, D>(a, rule, begin, end, raw);
 #endif
-  radial_rows<S, D>(a, begin, end, raw);
+  radial_rows<Rule, D>(a, rule, begin, end, raw);
 }
 
 }  // namespace
@@ -162,23 +163,21 @@ void perturb_cpu(const PerturbArgs& a) {
   if (a.num_rows() == 0 || a.numel == 0) return;
   dispatch_out_dtype(a.out_dtype, [&](auto dtype) {
     constexpr OutDtype D = decltype(dtype)::value;
-    const bool iid = dispatch_iid_family(a.kind, a.params, [&](const auto& family) {
-      using Family = std::decay_t<decltype(family)>;
-      const int64_t tiles = a.num_rows() * ((a.num_blocks() + kTileBlocks - 1) / kTileBlocks);
-      at::parallel_for(0, tiles, kTilesPerTask, [&](int64_t begin, int64_t end) {
-        run_iid_tiles<Family, D>(a, family, begin, end);
-      });
-    });
-    if (!iid) {
-      dispatch_sphere(sphere_of(a.kind), [&](auto sphere) {
-        constexpr Sphere S = decltype(sphere)::value;
+    dispatch_noise(a.kind, a.params, [&](const auto& rule) {
+      using Rule = std::decay_t<decltype(rule)>;
+      if constexpr (RadialRule<Rule>) {
         const int64_t grain = std::max<int64_t>(1, kTilesPerTask * kTile / std::max<int64_t>(1, a.numel));
         at::parallel_for(0, a.num_rows(), grain, [&](int64_t begin, int64_t end) {
           std::vector<float> raw(4 * a.num_blocks());
-          run_radial_rows<S, D>(a, begin, end, raw.data());
+          run_radial_rows<Rule, D>(a, rule, begin, end, raw.data());
         });
-      });
-    }
+      } else {
+        const int64_t tiles = a.num_rows() * ((a.num_blocks() + kTileBlocks - 1) / kTileBlocks);
+        at::parallel_for(0, tiles, kTilesPerTask, [&](int64_t begin, int64_t end) {
+          run_iid_tiles<Rule, D>(a, rule, begin, end);
+        });
+      }
+    });
   });
 }
 

@@ -26,8 +26,8 @@ void check_launch(const char* what) {
 }
 
 // One thread per Philox block (4 elements), grid-stride over all (row, block) pairs.
-template <class Family, OutDtype D>
-__global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
+template <class Rule, OutDtype D>
+__global__ void perturb_iid_kernel(PerturbArgs a, Rule rule) {
   a.load_rng_state();
   const int64_t blocks_per_row = a.num_blocks();
   const int64_t total = a.num_rows() * blocks_per_row;
@@ -40,15 +40,16 @@ __global__ void perturb_iid_kernel(PerturbArgs a, Family family) {
     const SampleStream stream = a.stream_of_row(row);
     draw_words(stream, block, 1, words);
     load_span(a, row, 4 * block, 4, xin);
-    iid_span(family, stream, 4 * block, words, xin, y, 4);
+    iid_span(rule, stream, 4 * block, words, xin, y, 4);
     store_span<D>(a, row, 4 * block, 4, y);
   }
 }
 
 // One CUDA block per sample row: (l_1 / l_2) a block-wide sum of the normaliser, the radius and l_inf
 // choice once, then a second pass that regenerates the same words to write the output.
-template <Sphere S, OutDtype D>
-__global__ void perturb_radial_kernel(PerturbArgs a) {
+template <class Rule, OutDtype D>
+__global__ void perturb_radial_kernel(PerturbArgs a, Rule rule) {
+  constexpr Sphere S = Rule::kSphere;
   using Reduce = cub::BlockReduce<double, kRadialThreads>;
   __shared__ typename Reduce::TempStorage reduce_storage;
   __shared__ RadialDraw shared_draw;
@@ -69,7 +70,7 @@ __global__ void perturb_radial_kernel(PerturbArgs a) {
     }
     const double norm_sum = Reduce(reduce_storage).Sum(partial);
     if (threadIdx.x == 0) {
-      shared_draw = draw_radial(a.kind, a.params, a.numel, stream);
+      shared_draw = draw_radial(rule, a.numel, stream);
       shared_scale = direction_scale<S>(shared_draw.radius, norm_sum);
     }
     __syncthreads();
@@ -107,17 +108,16 @@ void perturb_cuda(const PerturbArgs& a, void* stream_ptr) {
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   dispatch_out_dtype(a.out_dtype, [&](auto dtype) {
     constexpr OutDtype D = decltype(dtype)::value;
-    const bool iid = dispatch_iid_family(a.kind, a.params, [&](const auto& family) {
-      using Family = std::decay_t<decltype(family)>;
-      const int64_t grid = grid_for(a.num_rows() * a.num_blocks(), kIidThreads);
-      perturb_iid_kernel<Family, D><<<grid, kIidThreads, 0, stream>>>(a, family);
-    });
-    if (!iid) {
-      dispatch_sphere(sphere_of(a.kind), [&](auto sphere) {
+    dispatch_noise(a.kind, a.params, [&](const auto& rule) {
+      using Rule = std::decay_t<decltype(rule)>;
+      if constexpr (RadialRule<Rule>) {
         const int64_t grid = std::min<int64_t>(a.num_rows(), kMaxGridBlocks);
-        perturb_radial_kernel<decltype(sphere)::value, D><<<grid, kRadialThreads, 0, stream>>>(a);
-      });
-    }
+        perturb_radial_kernel<Rule, D><<<grid, kRadialThreads, 0, stream>>>(a, rule);
+      } else {
+        const int64_t grid = grid_for(a.num_rows() * a.num_blocks(), kIidThreads);
+        perturb_iid_kernel<Rule, D><<<grid, kIidThreads, 0, stream>>>(a, rule);
+      }
+    });
   });
   check_launch("perturb");
 }

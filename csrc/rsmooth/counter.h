@@ -2,8 +2,8 @@
 // (block, sample, input, purpose | phase) under the key seed. Nothing depends on batch size,
 // chunking, thread count or device.
 //
-//   ctr[0] = block   : element block (4 elements per block), rejection-sampler attempt, or (Expp)
-//                      attempt pair << 28 | element index
+//   ctr[0] = block   : element block (4 elements per block), rejection-sampler attempt, or (per-element
+//                      gamma) attempt pair << 28 | element index
 //   ctr[1] = sample  : global Monte Carlo sample index s (offset + local sample)
 //   ctr[2] = input   : input id i (dataset index by default)
 //   ctr[3] = tag     : purpose in the low 4 bits, phase above (e.g. selection vs estimation)
@@ -13,12 +13,13 @@
 
 namespace rsmooth {
 
+// What a stream is for: the one list of purpose tags, whatever family draws from them.
 enum Purpose : uint32_t {
   kPurposeElements = 0,  // per-element noise words
-  kPurposeRadius = 1,    // radial families: radius rejection sampler, one block per attempt
-  kPurposeChoice = 2,    // radial families: per-sample extras (l_inf coordinate, sign, gamma boosts)
-  kPurposeRadiusDenominator = 3,  // PowInf / Pow2: the beta-prime radius's second gamma, one block per attempt
-  kPurposeElementGamma = 4,       // Expp: per-element gamma attempts, block = (attempt pair << 28) | element
+  kPurposeRadius = 1,    // a radial sample's radius: its rejection sampler, one block per attempt
+  kPurposeChoice = 2,    // a radial sample's extras (l_inf coordinate, sign, gamma boosts)
+  kPurposeRadiusDenominator = 3,  // a beta-prime radius's second (denominator) gamma, one block per attempt
+  kPurposeElementGamma = 4,       // per-element gamma attempts, block = (attempt pair << 28) | element
 };
 
 constexpr int kPhaseShift = 4;

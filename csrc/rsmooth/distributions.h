@@ -33,7 +33,7 @@ RSMOOTH_HDI float sign_from_top_bit(uint32_t w) { return (w >> 31) ? -1.0f : 1.0
 // Standard exponential magnitude from the low 31 bits.
 RSMOOTH_HDI float exponential_31(uint32_t w) { return -log_pos(u01f_31(w)); }
 
-// Standard Laplace: exponential magnitude (low 31 bits) with a random sign (top bit).
+// Unit double exponential: exponential magnitude (low 31 bits) with a random sign (top bit).
 RSMOOTH_HDI float laplace_unit(uint32_t w) { return sign_from_top_bit(w) * exponential_31(w); }
 
 // Box-Muller: two words -> two independent standard normals.

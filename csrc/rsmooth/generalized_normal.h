@@ -14,7 +14,7 @@
 // a scalar loop that stops at the first acceptance, so at most 2 * kExppPairs = 32 attempts per element.
 // Each attempt is accepted with probability >= 0.9516 (the minimum over the shapes used, >= 1, is at
 // shape 1, i.e. p = 1; p > 1 boosts to shape 1 + 1/p; 0.9817 at shape 2 (p = 1/2), 0.9938 at shape 5
-// (p = 0.2): tests/test_rs4a_noises.py::test_expp_acceptance_probability), so the fix-up loop runs for
+// (p = 0.2): tests/test_noise_families.py::test_expp_acceptance_probability), so the fix-up loop runs for
 // at most 0.24% of the elements and the bound is reached with probability <= 0.0484^32 < 1e-42 per
 // element. At the bound the element is NaN (never a biased value), which the sampler's non-finite check
 // reports.
@@ -45,10 +45,21 @@ RSMOOTH_HDI float exp_float(float x) {
 }
 
 struct ExppNoise {
+  static constexpr const char* kName = "expp";
   static constexpr int kGroup = 1;
   static constexpr bool kOwnDraws = true;  // needs the row's stream and element indices (iid_span)
   float log_lambda, inv_p, inv_shape, dd, c, log_dd;
   bool boosted;  // 1/p < 1: Gamma(1/p) = Gamma(1/p + 1) U^p
+
+  // [lambda, p]. Below p = 0.1, G^(1/p) reaches the end of the float32 range; d is bounded by the element
+  // bits of the attempt blocks.
+  template <class Check>
+  static void check_params(const Check& c) {
+    c.count(2, 2);
+    c.positive(0, "scale lambda");
+    c.at_least(1, 0.1, "exponent p");
+    c.dim_at_most(kExppMaxElements);
+  }
 
   RSMOOTH_HD explicit ExppNoise(const NoiseParams& p) {
     const double shape = 1.0 / p.v[1];

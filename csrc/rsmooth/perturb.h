@@ -109,7 +109,7 @@ RSMOOTH_HDI void apply_span(const Family family, const uint32_t* __restrict__ wo
 }
 
 // The span of an i.i.d. family at elements j0 .. j0+count-1 of the row drawn from `stream`. Families with
-// their own per-element draws (kOwnDraws: Expp's bounded rejection sampler) get the stream and j0 too.
+// their own per-element draws (kOwnDraws: a per-element rejection sampler) get the stream and j0 too.
 template <class Family>
 RSMOOTH_HDI void iid_span(const Family& family, const SampleStream& stream, int64_t j0,
                           const uint32_t* __restrict__ words, const float* __restrict__ xin,
@@ -149,20 +149,6 @@ RSMOOTH_HDI void radial_finish_span(const RadialDraw& draw, float scale, int64_t
   }
 }
 
-// Calls body(Family{params}) for the i.i.d. family `kind`; returns false for a radial family.
-template <class Body>
-inline bool dispatch_iid_family(NoiseKind kind, const NoiseParams& p, Body&& body) {
-  switch (kind) {
-    case NoiseKind::Gaussian: body(GaussianNoise(p)); return true;
-    case NoiseKind::Laplace: body(LaplaceNoise(p)); return true;
-    case NoiseKind::Uniform: body(UniformNoise(p)); return true;
-    case NoiseKind::Lomax: body(LomaxNoise(p)); return true;
-    case NoiseKind::Masking: body(MaskingNoise(p)); return true;
-    case NoiseKind::Expp: body(ExppNoise(p)); return true;
-    default: return false;
-  }
-}
-
 // Calls body(std::integral_constant<OutDtype, D>{}) for the runtime output dtype.
 template <class Body>
 inline void dispatch_out_dtype(OutDtype dtype, Body&& body) {
@@ -170,15 +156,6 @@ inline void dispatch_out_dtype(OutDtype dtype, Body&& body) {
     case OutDtype::Float32: body(std::integral_constant<OutDtype, OutDtype::Float32>{}); break;
     case OutDtype::Float16: body(std::integral_constant<OutDtype, OutDtype::Float16>{}); break;
     case OutDtype::BFloat16: body(std::integral_constant<OutDtype, OutDtype::BFloat16>{}); break;
-  }
-}
-
-template <class Body>
-inline void dispatch_sphere(Sphere sphere, Body&& body) {
-  switch (sphere) {
-    case Sphere::Linf: body(std::integral_constant<Sphere, Sphere::Linf>{}); break;
-    case Sphere::L1: body(std::integral_constant<Sphere, Sphere::L1>{}); break;
-    case Sphere::L2: body(std::integral_constant<Sphere, Sphere::L2>{}); break;
   }
 }
 
