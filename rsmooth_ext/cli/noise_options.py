@@ -11,7 +11,7 @@ from .errors import CliError
 
 
 def family_name(text: str) -> str:
-    """A family name as typed (any case: ``Gaussian``, ``GAUSSIAN``) in its canonical lower-case form."""
+    """A family name as typed, in any case (rs4a spells them capitalised), in its canonical lower-case form."""
     return text.lower()
 
 
