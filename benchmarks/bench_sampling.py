@@ -1,6 +1,7 @@
 """Benchmark (not a test): fused ``rsmooth_ext.perturb`` vs the pure-PyTorch sampling path.
 
-For every noise family and shape (N, C, H, W) it times drawing N noisy copies of one input:
+For every registered noise family (the examples its spec declares) and shape (N, C, H, W) it times drawing N
+noisy copies of one input:
 fused = one pass of our kernel into a new tensor; fused_out = the same into a reused buffer (``out=``,
 what the sampling loop of ``certify`` does); reference = ``rsmooth_ext.reference.perturb_reference`` (repeat, torch
 samplers, add, cast: what a PyTorch user writes). Same inputs, same run, same device.
@@ -26,28 +27,28 @@ import rsmooth_ext as rs
 from rsmooth_ext.reference import perturb_reference
 
 DEFAULT_SHAPES = ["1000x3x32x32", "100x3x224x224", "64x3x224x224"]
-FAMILIES = ["gaussian", "laplace", "uniform", "lomax", "masking", "expinf", "exp1", "exp2", "uniformball"]
-# the rs4a menu: rows named by family and parameters
-RS4A = {
-    "expinf_j10": lambda dim, sigma: rs.ExpInf(k=2.0, j=10, dim=dim, sigma=sigma),
-    "exp2_j10": lambda dim, sigma: rs.Exp2(k=2.0, j=10, dim=dim, sigma=sigma),
-    "powinf": lambda dim, sigma: rs.PowInf(a=dim + 10, dim=dim, sigma=sigma),
-    "pow2": lambda dim, sigma: rs.Pow2(k=2.0, a=(dim + 10) / 2, dim=dim, sigma=sigma),
-    "expp_p0.5": lambda dim, sigma: rs.Expp(p=0.5, sigma=sigma),
-    "expp_p4": lambda dim, sigma: rs.Expp(p=4.0, sigma=sigma),
-}
-FAMILIES += list(RS4A)
 
 
-def make_noise(family: str, dim: int, sigma: float) -> rs.Noise:
-    if family in RS4A:
-        return RS4A[family](dim, sigma)
-    if family == "masking":
-        return rs.Masking(keep=0.5)
-    cls = rs.NOISES[family]
-    if family in ("expinf", "exp1", "exp2", "uniformball"):
-        return cls(dim=dim, sigma=sigma)
-    return cls(sigma=sigma)
+def noise_rows(dim: int, sigma: float) -> dict[str, rs.Noise]:
+    """Every example of every registered family (rs.NOISES), keyed by its row name (``family`` or
+    ``family_variant``): each family's first example, then the other variants."""
+    rows, variants = {}, {}
+    for cls in rs.NOISES.values():
+        for i, (name, noise) in enumerate(cls.examples(dim, sigma).items()):
+            (rows if i == 0 else variants)[name] = noise
+    return rows | variants
+
+
+def one_per_kind(names: list[str]) -> list[str]:
+    """The first i.i.d. and the first radial row of ``names`` (a quick run that still reaches both kernels)."""
+    rows = noise_rows(16, 0.25)
+    kinds: dict[bool, str] = {}
+    for name in names:
+        kinds.setdefault(rows[name].radial, name)
+    return list(kinds.values())
+
+
+ROWS = list(noise_rows(16, 0.25))  # the row names (every example's); the specs are rebuilt per shape
 
 
 def main(argv=None) -> None:
@@ -57,11 +58,15 @@ def main(argv=None) -> None:
                         help="output dtypes (x is float32)")
     parser.add_argument("--layouts", nargs="+", default=["contiguous"], choices=["contiguous", "channels_last"])
     parser.add_argument("--shapes", nargs="+", default=DEFAULT_SHAPES, help="N x C x H x W (N noisy copies)")
-    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("--families", nargs="+", default=ROWS, choices=ROWS, metavar="ROW",
+                        help=f"rows to run: every registered family's examples (default all: {' '.join(ROWS)})")
+    parser.add_argument("--one-per-kind", action="store_true",
+                        help="only the first i.i.d. and the first radial row of --families (default off)")
     parser.add_argument("--sigma", type=float, default=0.25)
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
     args = parser.parse_args(argv)
+    families = one_per_kind(args.families) if args.one_per_kind else args.families
 
     device = torch.device(args.device)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -83,8 +88,9 @@ def main(argv=None) -> None:
             buffer = torch.empty((n, *shape), device=device, dtype=dtype).contiguous(memory_format=fmt)
             out_bytes = buffer.numel() * buffer.element_size()
             copy_gbps = copy_bandwidth_gbps(out_bytes, device) if device.type == "cuda" else None
-            for family in args.families:
-                noise = make_noise(family, dim, args.sigma)
+            noises = noise_rows(dim, args.sigma)
+            for family in families:
+                noise = noises[family]
 
                 def fused(x=x, noise=noise, n=n, dtype=dtype, channels_last=channels_last):
                     return rs.perturb(x, noise, n, seed=1, out_dtype=dtype, channels_last=channels_last)

@@ -15,7 +15,7 @@ within ``--budget`` seconds (default 480). Steps:
                  fails to import does not stop the others (the summary lists it: collection_errors)
   memcheck       compute-sanitizer memcheck on a small workload (every kernel), where the tool works
   racecheck      compute-sanitizer racecheck on the radial and counting kernels
-  sampling       benchmarks/bench_sampling.py --device cuda: every family, float32 and bfloat16,
+  sampling       benchmarks/bench_sampling.py --device cuda: every registered family's examples, float32 and bfloat16,
                  contiguous and channels_last, CIFAR and ImageNet shapes, kernel-only CUDA-event times,
                  bytes moved and the fraction of a device-to-device copy's bandwidth
   counting       benchmarks/bench_counting.py --device cuda: argmax_count_ vs argmax + bincount
@@ -381,8 +381,8 @@ def sanitizer(run: Run) -> None:
 def benchmarks(run: Run) -> None:
     if run.dry_run:  # tiny CPU runs: the scripts must not rot before the next GPU comes
         jobs = [
-            ("sampling", ["bench_sampling.py", "--device", "cpu", "--shapes", "4x3x8x8", "--families", "gaussian",
-                          "exp2", "--dtypes", "float32", "bfloat16", "--layouts", "contiguous", "channels_last",
+            ("sampling", ["bench_sampling.py", "--device", "cpu", "--shapes", "4x3x8x8", "--one-per-kind",
+                          "--dtypes", "float32", "bfloat16", "--layouts", "contiguous", "channels_last",
                           "--min-run-time", "0.01"]),
             ("counting", ["bench_counting.py", "--device", "cpu", "--rows", "200", "--classes", "10",
                           "--min-run-time", "0.01"]),

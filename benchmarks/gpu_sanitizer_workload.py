@@ -15,23 +15,18 @@ import torch
 import rsmooth_ext as rs
 from rsmooth_ext._ops import philox4x32_10
 
-IID = ("gaussian", "laplace", "uniform", "lomax", "masking")
-RADIAL = ("expinf", "exp1", "exp2", "uniformball")
+
+def families(radial: bool) -> list[type[rs.Noise]]:
+    """The registered families whose kernel draws a per-sample radius (radial) or not (i.i.d.)."""
+    return [cls for cls in rs.NOISES.values() if cls.radial == radial]
 
 
-def noise_of(family: str, dim: int) -> rs.Noise:
-    if family == "masking":
-        return rs.Masking(keep=0.5)
-    cls = rs.NOISES[family]
-    return cls(dim=dim, sigma=0.5) if family in RADIAL else cls(sigma=0.5)
-
-
-def perturb_all(families, device) -> None:
+def perturb_all(specs: list[type[rs.Noise]], device) -> None:
+    """Every example of each spec (rs.Noise.examples) on odd shapes, every output dtype and layout."""
     for shape in ((3, 3, 5, 7), (2, 1, 33, 33), (2, 1031)):
         x = torch.rand(*shape, device=device)
         dim = x[0].numel()
-        for family in families:
-            noise = noise_of(family, dim)
+        for noise in (noise for cls in specs for noise in cls.examples(dim, sigma=0.5).values()):
             for dtype in (torch.float32, torch.float16, torch.bfloat16):
                 for channels_last in ((False, True) if x.dim() == 4 else (False,)):
                     rs.perturb(x, noise, 5, seed=3, offset=7, out_dtype=dtype, channels_last=channels_last)
@@ -50,19 +45,22 @@ def count_all(device) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kernels", default="all", help="comma-separated: iid, radial, count, philox; or all")
+    parser.add_argument("--kernels", default="all",
+                        help="comma-separated: iid, radial, count, philox; or all (default all)")
+    parser.add_argument("--device", default="cuda", help="where to launch (cpu: a smoke run) (default cuda)")
     args = parser.parse_args(argv)
     kinds = {"iid", "radial", "count", "philox"} if args.kernels == "all" else set(args.kernels.split(","))
-    device = torch.device("cuda")
+    device = torch.device(args.device)
     if "iid" in kinds:
-        perturb_all(IID, device)
+        perturb_all(families(radial=False), device)
     if "radial" in kinds:
-        perturb_all(RADIAL, device)
+        perturb_all(families(radial=True), device)
     if "count" in kinds:
         count_all(device)
     if "philox" in kinds:
         philox4x32_10(torch.randint(0, 2**32, (1001, 4), device=device), (1, 2))
-    torch.cuda.synchronize()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     print(f"launched {sorted(kinds)} kernels")
 
 

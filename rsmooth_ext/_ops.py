@@ -8,7 +8,7 @@ import torch
 
 from . import _C  # noqa: F401
 from ._checks import check_int
-from .noises import Noise
+from .noises import NOISES, Noise
 from .seeding import resolve_seed
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -86,9 +86,8 @@ def perturb(
 def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> None:
     """The checks of a batch, a noise spec and an output layout that ``perturb`` and the sampling loop share."""
     if not isinstance(noise, Noise):
-        raise TypeError(
-            f"noise must be an rsmooth_ext noise spec (e.g. rsmooth_ext.Gaussian(sigma=0.25)), got {noise!r}"
-        )
+        specs = ", ".join(cls.__name__ for cls in NOISES.values())
+        raise TypeError(f"noise must be an rsmooth_ext noise spec (an instance of one of {specs}), got {noise!r}")
     if x.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
     if out_dtype is not None and out_dtype not in _FLOAT_DTYPES:

@@ -9,51 +9,189 @@ Every spec is built from exactly one of ``lambd=`` (the family's scale parameter
 Both moments are exact at every dimension d (see the spec's errata): m1 = E||eps||_1 / d = a1 * lambda
 and m2 = E||eps||_2^2 / d = a2 * lambda^2, with a1, a2 given by each family below. Every spec exposes
 ``lambd``, ``sigma`` (l2-matched, sqrt(m2)) and ``sigma_l1`` (m1).
+
+A family is declared once: its spec class lists its ``parameters`` (one :class:`Param` each: name, meaning,
+default, check, kernel role). The constructor (signature, checks, error messages), ``params`` (the kernels'
+float list), ``repr``, equality, the command line's options and the benchmarks' ``examples`` all derive
+from that list; only the calibration (``_a1`` / ``_a2``) and joint constraints (``_check_shape``) are
+written per family.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from scipy.special import gammaln
 
 from ._checks import check_dimension, check_positive_real
 
 _MATCHES = ("l2", "l1")
+# the calibration's keywords, taken by every scaled family after its own parameters
+_SCALE_KEYWORDS = ("lambd", "sigma", "match")
+
+# ---- parameter declarations ---------------------------------------------------------------------------
+
+# A check takes (name, value, owner, spec) and returns the value to store, or raises naming the owner (the
+# class name), the argument, the value and what is allowed. ``spec`` already holds the input-size parameters.
+Check = Callable[[str, Any, str, "Noise"], Any]
+
+
+def positive(name: str, value, owner: str, spec: Noise) -> float:
+    """A finite real number > 0, stored as a float."""
+    return check_positive_real(name, value, owner)
+
+
+def positive_at_most(upper: float) -> Check:
+    """A check: a finite real number in (0, upper], stored as a float."""
+
+    def check(name: str, value, owner: str, spec: Noise) -> float:
+        value = check_positive_real(name, value, owner)
+        if value > upper:
+            raise ValueError(f"{owner}: {name} must be in (0, {upper:g}], got {value!r}")
+        return value
+
+    return check
+
+
+def positive_at_least(lower: float, why: str) -> Check:
+    """A check: a finite real number >= lower (> 0); ``why`` says what goes wrong below."""
+
+    def check(name: str, value, owner: str, spec: Noise) -> float:
+        checked = check_positive_real(name, value, owner)
+        if checked < lower:
+            raise ValueError(f"{owner}: {name} must be >= {lower} ({why}), got {value!r}")
+        return checked
+
+    return check
+
+
+def dimension(name: str, value, owner: str, spec: Noise) -> int:
+    """The number of elements per input: an int >= 1."""
+    return check_dimension(value, owner)
+
+
+def radial_exponent(name: str, value, owner: str, spec: Noise) -> float:
+    """The exponent j of ||x||^-j: a real number with 0 <= j < dim (the density must be integrable)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and 0 <= value < spec.dim):
+        raise ValueError(f"{owner}: {name} must satisfy 0 <= {name} < dim = {spec.dim} (||x||^-{name} must be "
+                         f"integrable), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a noise family, declared once in its spec's ``parameters``.
+
+    * ``default``: None for a required parameter;
+    * ``check``: validates and converts the value (see :data:`Check`);
+    * ``kernel``: handed to the kernels; ``params`` is lambda (scaled families) then the kernel parameters in
+      declaration order, the order csrc/rsmooth/noise.h reads them;
+    * ``omit_at_default``: left out of ``params`` and ``repr`` at its default (the kernel rule then reads
+      the default: e.g. j = 0 gives exactly the j-free stream);
+    * ``from_input``: the size of one input (``dim``), given by the data rather than chosen (no CLI option);
+      checked before the other parameters, whose checks may read it;
+    * ``example``: the value examples use for a required parameter (a number, or a function of dim);
+    * ``positional``: may also be passed by position; ``fmt``: its format in ``repr``."""
+
+    name: str
+    meaning: str
+    default: float | None = None
+    check: Check = positive
+    kernel: bool = True
+    omit_at_default: bool = False
+    from_input: bool = False
+    example: float | Callable[[int], float] | None = None
+    positional: bool = False
+    fmt: str = "g"
+
+    @property
+    def required(self) -> bool:
+        """True when the parameter has no default."""
+        return self.default is None
+
+
+DIM = Param("dim", "number of elements per input", check=dimension, kernel=False, from_input=True, fmt="d")
+
+
+# ---- the base class -------------------------------------------------------------------------------------
 
 
 class Noise:
-    """Base class of the noise specs. Subclasses set ``family`` (the kernel's name), ``natural_adversary``
-    and implement ``_a1`` / ``_a2`` (the moments per unit lambda) and ``params``."""
+    """Base class of the noise specs. Subclasses set ``family`` (the kernel's name), ``natural_adversary``,
+    ``parameters`` (their :class:`Param` declarations) and implement ``_a1`` / ``_a2`` (the moments per unit
+    lambda). ``scaled = False`` marks a family without lambda / sigma (masking); ``radial = True`` one whose
+    kernel draws a per-sample radius (a reduction over each sample); ``example_variants`` names the examples
+    benchmarks and checks draw ({suffix: parameter overrides}, "" = the family's own name)."""
 
     family: ClassVar[str]
     natural_adversary: ClassVar[str]
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    scaled: ClassVar[bool] = True
+    radial: ClassVar[bool] = False
+    example_variants: ClassVar[dict[str, dict[str, Any]]] = {"": {}}
     dim: int | None = None
+    _signature: ClassVar[inspect.Signature]
 
-    def __init__(self, *, lambd=None, sigma=None, match: str = "l2"):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        names = [p.name for p in cls.parameters]
+        reserved = set(_SCALE_KEYWORDS) if cls.scaled else set()
+        if len(set(names)) != len(names) or reserved & set(names):
+            raise TypeError(f"{cls.__name__}: parameter names must be distinct and not {sorted(reserved)}, "
+                            f"got {names}")
+        for p in cls.parameters:
+            if p.required and not p.from_input and p.example is None and not all(
+                    p.name in overrides for overrides in cls.example_variants.values()):
+                raise TypeError(f"{cls.__name__}: required parameter {p.name} needs an example value")
+        cls._signature = _constructor_signature(cls)
+        cls.__signature__ = cls._signature
+
+    def __init__(self, *args, **kwargs):
         owner = type(self).__name__
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{owner}: {e}") from None
+        bound.apply_defaults()
+        values = bound.arguments
+        # input sizes first: the other checks may read them (j < dim)
+        for p in sorted(self.parameters, key=lambda p: not p.from_input):
+            setattr(self, p.name, p.check(p.name, values[p.name], owner, self))
+        self._check_shape()
+        if self.scaled:
+            self._lambd = self._calibrate(owner, values["lambd"], values["sigma"], values["match"])
+
+    def _calibrate(self, owner: str, lambd, sigma, match) -> float:
+        """lambda from exactly one of ``lambd`` or ``sigma`` (under ``match``)."""
         if (lambd is None) == (sigma is None):
             raise ValueError(f"{owner}: give exactly one of lambd= or sigma=, got lambd={lambd!r}, sigma={sigma!r}")
         if match not in _MATCHES:
             raise ValueError(f"{owner}: match must be 'l2' or 'l1', got {match!r}")
         if lambd is not None:
-            self._lambd = check_positive_real("lambd", lambd, owner)
-            return
+            return check_positive_real("lambd", lambd, owner)
         sigma = check_positive_real("sigma", sigma, owner)
         if match == "l2":
             a2 = self._a2()
             if not math.isfinite(a2):
                 raise ValueError(f"{owner}: E||eps||_2^2 is infinite for these parameters{self._moment_condition(2)}; "
                                  "use match='l1' or lambd=")
-            self._lambd = sigma / math.sqrt(a2)
-        else:
-            a1 = self._a1()
-            if not math.isfinite(a1):
-                raise ValueError(f"{owner}: E||eps||_1 is infinite for these parameters{self._moment_condition(1)}; "
-                                 "use lambd=")
-            self._lambd = sigma / a1
+            return sigma / math.sqrt(a2)
+        a1 = self._a1()
+        if not math.isfinite(a1):
+            raise ValueError(f"{owner}: E||eps||_1 is infinite for these parameters{self._moment_condition(1)}; "
+                             "use lambd=")
+        return sigma / a1
+
+    def _check_shape(self) -> None:
+        """Raise if the parameters are jointly out of range (checked after each one, before the calibration)."""
 
     # -- moments ---------------------------------------------------------------------------------------
     def _a1(self) -> float:
@@ -83,11 +221,44 @@ class Noise:
         """The l1-matched noise level E||eps||_1 / d (inf where the mean is infinite)."""
         return self._lambd * self._a1()
 
-    # -- kernel interface ------------------------------------------------------------------------------
+    # -- derived from the declarations -----------------------------------------------------------------
+    def _shown(self, p: Param) -> bool:
+        return not (p.omit_at_default and getattr(self, p.name) == p.default)
+
     @property
     def params(self) -> list[float]:
-        """The float parameters handed to the kernels, in the order csrc/rsmooth/noise.h reads them."""
-        return [self._lambd]
+        """The float parameters handed to the kernels, in the order csrc/rsmooth/noise.h reads them:
+        lambda (scaled families), then the kernel parameters in declaration order."""
+        scale = [self._lambd] if self.scaled else []
+        return scale + [getattr(self, p.name) for p in self.parameters if p.kernel and self._shown(p)]
+
+    @classmethod
+    def kernel_param_names(cls) -> tuple[str, ...]:
+        """The names of ``params``' entries, in order (the trailing ones declared ``omit_at_default`` are
+        left out at their default)."""
+        scale = ("lambd",) if cls.scaled else ()
+        return scale + tuple(p.name for p in cls.parameters if p.kernel)
+
+    @classmethod
+    def examples(cls, dim: int, sigma: float = 0.25) -> dict[str, Noise]:
+        """Named example specs for inputs of ``dim`` elements (calibrated to ``sigma``, l2-matched, where the
+        family has a scale): one per ``example_variants`` entry, named ``family`` or ``family_suffix``."""
+        examples = {}
+        for suffix, overrides in cls.example_variants.items():
+            values = {}
+            for p in cls.parameters:
+                value = dim if p.from_input else overrides.get(p.name, p.example if p.required else None)
+                if value is not None:
+                    values[p.name] = value(dim) if callable(value) else value
+            if cls.scaled:
+                values["sigma"] = sigma
+            examples[f"{cls.family}_{suffix}" if suffix else cls.family] = cls(**values)
+        return examples
+
+    @classmethod
+    def example(cls, dim: int, sigma: float = 0.25) -> Noise:
+        """The family's first example (see :meth:`examples`)."""
+        return next(iter(cls.examples(dim, sigma).values()))
 
     def check_input_dim(self, dim: int) -> None:
         """Raise if the spec cannot be applied to inputs of ``dim`` elements."""
@@ -96,21 +267,40 @@ class Noise:
                 f"{self!r} was calibrated for dim={self.dim} elements per input, but x has {dim} elements per input"
             )
 
-    def _extra_repr(self) -> str:
-        return ""
-
     def __repr__(self) -> str:
-        extra = self._extra_repr()
-        return (
-            f"{type(self).__name__}({extra}lambd={self.lambd:.6g}, sigma={self.sigma:.6g}, "
-            f"sigma_l1={self.sigma_l1:.6g})"
-        )
+        parts = [f"{p.name}={getattr(self, p.name):{p.fmt}}" for p in self.parameters if self._shown(p)]
+        if self.scaled:
+            parts += [f"lambd={self.lambd:.6g}", f"sigma={self.sigma:.6g}", f"sigma_l1={self.sigma_l1:.6g}"]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __eq__(self, other) -> bool:
         return type(self) is type(other) and self.params == other.params and self.dim == other.dim
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(self.params), self.dim))
+
+
+def _constructor_signature(cls: type[Noise]) -> inspect.Signature:
+    """The constructor's signature: the declared parameters (positional ones first), then lambd / sigma /
+    match for scaled families, all keyword-only unless declared positional."""
+    empty = inspect.Parameter.empty
+
+    def parameter(p: Param, kind) -> inspect.Parameter:
+        return inspect.Parameter(p.name, kind, default=empty if p.required else p.default)
+
+    positional = [parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in cls.parameters if p.positional]
+    keyword = [parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in cls.parameters if not p.positional]
+    if cls.scaled:
+        keyword += [inspect.Parameter("lambd", inspect.Parameter.KEYWORD_ONLY, default=None),
+                    inspect.Parameter("sigma", inspect.Parameter.KEYWORD_ONLY, default=None),
+                    inspect.Parameter("match", inspect.Parameter.KEYWORD_ONLY, default="l2")]
+    return inspect.Signature(positional + keyword)
+
+
+Noise._signature = _constructor_signature(Noise)
+
+
+# ---- i.i.d. families ----------------------------------------------------------------------------------
 
 
 class Gaussian(Noise):
@@ -162,10 +352,7 @@ class Lomax(Noise):
 
     family = "lomax"
     natural_adversary = "l1"
-
-    def __init__(self, *, k=3.0, lambd=None, sigma=None, match: str = "l2"):
-        self.k = check_positive_real("k", k, "Lomax")
-        super().__init__(lambd=lambd, sigma=sigma, match=match)
+    parameters = (Param("k", "tail index k of the survival (1 + r/lambda)^-k", default=3.0),)
 
     def _a1(self):
         return 1.0 / (self.k - 1.0) if self.k > 1 else math.inf
@@ -176,13 +363,6 @@ class Lomax(Noise):
     def _moment_condition(self, order):
         return f" (needs k > {order}, got k = {self.k:g})"
 
-    @property
-    def params(self):
-        return [self._lambd, self.k]
-
-    def _extra_repr(self):
-        return f"k={self.k:g}, "
-
 
 class Masking(Noise):
     """Masking (random ablation) for l0 certificates: each coordinate is kept with probability ``keep``,
@@ -191,23 +371,38 @@ class Masking(Noise):
 
     family = "masking"
     natural_adversary = "l0"
-
-    def __init__(self, keep):
-        keep = check_positive_real("keep", keep, "Masking")
-        if keep > 1:
-            raise ValueError(f"Masking: keep must be in (0, 1], got {keep!r}")
-        self.keep = keep
+    scaled = False
+    parameters = (Param("keep", "probability of keeping a coordinate", check=positive_at_most(1.0), example=0.5,
+                        positional=True, fmt=".6g"),)
 
     lambd = None
     sigma = None
     sigma_l1 = None
 
-    @property
-    def params(self):
-        return [self.keep]
 
-    def __repr__(self):
-        return f"Masking(keep={self.keep:.6g})"
+EXPP_MIN_P = 0.1
+
+
+class Expp(Noise):
+    """I.i.d. generalized normal (rs4a's Expp): density proportional to exp(-|x_i / lambda|^p) per coordinate,
+    |eps_i| / lambda = G^(1/p) with G ~ Gamma(1/p), random sign. p = 1 is Laplace(lambda), p = 2 is
+    N(0, lambda^2 / 2). m1 = lambda Gamma(2/p) / Gamma(1/p), m2 = lambda^2 Gamma(3/p) / Gamma(1/p).
+    p >= 0.1 (below, Gamma(1/p)^(1/p) reaches the float32 range)."""
+
+    family = "expp"
+    natural_adversary = "l1"
+    parameters = (Param("p", "exponent p of exp(-|x/lambda|^p)",
+                        check=positive_at_least(EXPP_MIN_P, "smaller p overflow float32 noise values")),)
+    example_variants = {"p0.5": {"p": 0.5}, "p4": {"p": 4.0}}
+
+    def _a1(self):
+        return math.exp(gammaln(2.0 / self.p) - gammaln(1.0 / self.p))
+
+    def _a2(self):
+        return math.exp(gammaln(3.0 / self.p) - gammaln(1.0 / self.p))
+
+
+# ---- radial families: a per-sample radius times a point on a unit sphere -----------------------------
 
 
 def _log_gamma_ratio(d: int, k: float, j: int) -> float:
@@ -220,16 +415,6 @@ def _log_abs_sphere_coordinate(d: int) -> float:
     return float(gammaln(d / 2.0) - 0.5 * math.log(math.pi) - gammaln((d + 1) / 2.0))
 
 
-def _exponent_j(value, dim: int, owner: str) -> float:
-    """The radial exponent j of ||x||^-j: a real number with 0 <= j < dim (the density must be integrable)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: j must be a real number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and 0 <= value < dim):
-        raise ValueError(f"{owner}: j must satisfy 0 <= j < dim = {dim} (||x||^-j must be integrable), got {value!r}")
-    return value
-
-
 def _log_beta_prime_moment(alpha: float, beta: float, m: float) -> float:
     """log E[T^m] for T ~ BetaPrime(alpha, beta) (density ~ t^(alpha-1) (1+t)^(-alpha-beta)); inf if m >= beta."""
     if m >= beta:
@@ -237,19 +422,16 @@ def _log_beta_prime_moment(alpha: float, beta: float, m: float) -> float:
     return float(gammaln(alpha + m) + gammaln(beta - m) - gammaln(alpha) - gammaln(beta))
 
 
+RADIUS_SHAPE_K = Param("k", "exponent k of the radius law exp(-(r/lambda)^k)", default=1.0)
+RADIAL_EXPONENT_J = Param("j", "exponent j of ||x||^-j", default=0, check=radial_exponent, omit_at_default=True)
+
+
 class _Radial(Noise):
     """eps = r * u with a per-sample radius r and u uniform on a unit l_q sphere of R^dim. Subclasses give
     the radius law (``_log_radius_moment``) and the sphere (``_a1`` / ``_a2`` from E[r] and E[r^2])."""
 
-    def __init__(self, *, dim, k=1.0, lambd=None, sigma=None, match: str = "l2"):
-        owner = type(self).__name__
-        self.dim = check_dimension(dim, owner)
-        self.k = check_positive_real("k", k, owner)
-        self._check_shape()
-        super().__init__(lambd=lambd, sigma=sigma, match=match)
-
-    def _check_shape(self) -> None:
-        """Raise if the radius law's parameters are out of range (checked before the calibration)."""
+    radial = True
+    parameters = (RADIUS_SHAPE_K, DIM)
 
     def _log_radius_moment(self, m: int) -> float:
         """log(E[r^m] / lambda^m); the gamma radius r^k ~ Gamma(dim/k, rate lambda^-k) by default."""
@@ -261,13 +443,6 @@ class _Radial(Noise):
 
     def _r2(self):
         return math.exp(self._log_radius_moment(2))
-
-    @property
-    def params(self):
-        return [self._lambd, self.k]
-
-    def _extra_repr(self):
-        return f"k={self.k:g}, dim={self.dim}, "
 
 
 class _LinfSphere:
@@ -299,19 +474,11 @@ class _GammaRadialJ(_Radial):
     has density ~ r^(d-1-j) exp(-(r/lambda)^k), i.e. r^k ~ Gamma((d - j)/k, rate lambda^-k). j = 0 (default)
     gives exactly the j-free family (same params, same kernel stream)."""
 
-    def __init__(self, *, dim, k=1.0, j=0, lambd=None, sigma=None, match: str = "l2"):
-        self.j = _exponent_j(j, check_dimension(dim, type(self).__name__), type(self).__name__)
-        super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
+    parameters = (RADIUS_SHAPE_K, RADIAL_EXPONENT_J, DIM)
+    example_variants = {"": {}, "j10": {"k": 2.0, "j": 10}}
 
     def _log_radius_moment(self, m):
         return _log_gamma_ratio(self.dim - self.j if self.j else self.dim, self.k, m)
-
-    @property
-    def params(self):
-        return [self._lambd, self.k] + ([self.j] if self.j else [])
-
-    def _extra_repr(self):
-        return f"k={self.k:g}, " + (f"j={self.j:g}, " if self.j else "") + f"dim={self.dim}, "
 
 
 class ExpInf(_LinfSphere, _GammaRadialJ):
@@ -353,22 +520,14 @@ class UniformBall(_L2Sphere, _Radial):
 
     family = "uniformball"
     natural_adversary = "l2"
-
-    def __init__(self, *, dim, lambd=None, sigma=None, match: str = "l2"):
-        super().__init__(dim=dim, k=1.0, lambd=lambd, sigma=sigma, match=match)
+    parameters = (DIM,)
+    k = 1.0  # no shape parameter; kept as an attribute for code that reads every radial spec's k
 
     def _r1(self):
         return self.dim / (self.dim + 1.0)
 
     def _r2(self):
         return self.dim / (self.dim + 2.0)
-
-    @property
-    def params(self):
-        return [self._lambd]
-
-    def _extra_repr(self):
-        return f"dim={self.dim}, "
 
 
 class PowInf(_LinfSphere, _Radial):
@@ -379,10 +538,9 @@ class PowInf(_LinfSphere, _Radial):
 
     family = "powinf"
     natural_adversary = "linf"
-
-    def __init__(self, *, a, dim, lambd=None, sigma=None, match: str = "l2"):
-        self.a = check_positive_real("a", a, "PowInf")
-        super().__init__(dim=dim, k=1.0, lambd=lambd, sigma=sigma, match=match)
+    parameters = (Param("a", "tail exponent a of (1 + ||x||_inf/lambda)^-a, a > dim", example=lambda dim: dim + 10),
+                  DIM)
+    k = 1.0  # no shape parameter; kept as an attribute for code that reads every radial spec's k
 
     def _check_shape(self):
         if not self.a > self.dim:
@@ -394,13 +552,6 @@ class PowInf(_LinfSphere, _Radial):
     def _moment_condition(self, order):
         return f" (needs a > dim + {order} = {self.dim + order}, got a = {self.a:g})"
 
-    @property
-    def params(self):
-        return [self._lambd, self.a]
-
-    def _extra_repr(self):
-        return f"a={self.a:g}, dim={self.dim}, "
-
 
 class Pow2(_L2Sphere, _Radial):
     """Density proportional to (1 + (||x||_2 / lambda)^k)^-a (rs4a's Pow2), a k > dim: t = (r / lambda)^k has
@@ -410,10 +561,10 @@ class Pow2(_L2Sphere, _Radial):
 
     family = "pow2"
     natural_adversary = "l2"
-
-    def __init__(self, *, k, a, dim, lambd=None, sigma=None, match: str = "l2"):
-        self.a = check_positive_real("a", a, "Pow2")
-        super().__init__(dim=dim, k=k, lambd=lambd, sigma=sigma, match=match)
+    parameters = (Param("k", "exponent k of (1 + (||x||_2/lambda)^k)^-a", example=2.0),
+                  Param("a", "tail exponent a of (1 + (||x||_2/lambda)^k)^-a, a k > dim",
+                        example=lambda dim: (dim + 10) / 2),
+                  DIM)
 
     def _check_shape(self):
         if not self.a * self.k > self.dim:
@@ -427,55 +578,17 @@ class Pow2(_L2Sphere, _Radial):
     def _moment_condition(self, order):
         return f" (needs a * k > dim + {order} = {self.dim + order}, got a * k = {self.a * self.k:g})"
 
-    @property
-    def params(self):
-        return [self._lambd, self.k, self.a]
-
-    def _extra_repr(self):
-        return f"k={self.k:g}, a={self.a:g}, dim={self.dim}, "
-
-
-EXPP_MIN_P = 0.1
-
-
-class Expp(Noise):
-    """I.i.d. generalized normal (rs4a's Expp): density proportional to exp(-|x_i / lambda|^p) per coordinate,
-    |eps_i| / lambda = G^(1/p) with G ~ Gamma(1/p), random sign. p = 1 is Laplace(lambda), p = 2 is
-    N(0, lambda^2 / 2). m1 = lambda Gamma(2/p) / Gamma(1/p), m2 = lambda^2 Gamma(3/p) / Gamma(1/p).
-    p >= 0.1 (below, Gamma(1/p)^(1/p) reaches the float32 range)."""
-
-    family = "expp"
-    natural_adversary = "l1"
-
-    def __init__(self, *, p, lambd=None, sigma=None, match: str = "l2"):
-        self.p = check_positive_real("p", p, "Expp")
-        if self.p < EXPP_MIN_P:
-            raise ValueError(f"Expp: p must be >= {EXPP_MIN_P} (smaller p overflow float32 noise values), got {p!r}")
-        super().__init__(lambd=lambd, sigma=sigma, match=match)
-
-    def _a1(self):
-        return math.exp(gammaln(2.0 / self.p) - gammaln(1.0 / self.p))
-
-    def _a2(self):
-        return math.exp(gammaln(3.0 / self.p) - gammaln(1.0 / self.p))
-
-    @property
-    def params(self):
-        return [self._lambd, self.p]
-
-    def _extra_repr(self):
-        return f"p={self.p:g}, "
-
 
 NOISES: dict[str, type[Noise]] = {
     cls.family: cls
     for cls in (Gaussian, Laplace, Uniform, Lomax, Masking, ExpInf, Exp1, Exp2, UniformBall, PowInf, Pow2, Expp)
 }
+DEFAULT_FAMILY = Gaussian.family  # the family a command samples when none is named
 
 
 def _certify(self, p_lower, adversary: str | None = None, dim: int | None = None):
     """Certified radius at top-class probability lower bound ``p_lower`` against ``adversary`` (default:
-    the noise's natural one); see :func:`rsmooth_ext.radii.certify`."""
+    the noise's natural one); see :func:`rsmooth_ext.certificates.routes.certify`."""
     from .certificates.routes import certify
 
     return certify(self, p_lower, adversary, dim)

@@ -370,6 +370,33 @@ def test_cli_builds_the_new_noises():
     assert make(["--noise", "expinf", "--k", "2", "--j", "3", "--lambd", "1"]) == rs.ExpInf(k=2, j=3, dim=12, lambd=1)
     assert make(["--noise", "exp2", "--lambd", "1"]) == rs.Exp2(dim=12, lambd=1)
     for argv, message in ((["--noise", "powinf"], "--noise powinf needs --a"), (["--noise", "expp"], "needs --p"),
-                          (["--noise", "powinf", "--a", "5"], "a must be > dim = 12")):
+                          (["--noise", "powinf", "--a", "5"], "a must be > dim = 12"),
+                          (["--noise", "pow2", "--a", "20"], r"--noise pow2 needs --k \(exponent k"),
+                          (["--noise", "masking"], r"--noise masking needs --keep \(probability of keeping"),
+                          (["--noise", "gaussian", "--k", "2"], r"gaussian takes no --k \(its parameters: none"),
+                          (["--noise", "lomax", "--j", "1"], r"--noise lomax takes no --j \(its parameters: --k\)"),
+                          (["--noise", "masking", "--keep", "0.5", "--sigma", "1"], "masking has no scale")):
         with pytest.raises(cli.CliError, match=message):
             make(argv)
+
+
+def test_cli_noise_names_in_any_case_and_options_from_the_declarations():
+    import argparse
+
+    from rsmooth_ext import cli
+
+    parser = argparse.ArgumentParser()
+    cli._add_sampling_options(parser, certify_options=True, defaults={})
+    for spelling in ("Gaussian", "GAUSSIAN", "gaussian"):
+        args = parser.parse_args(["--noise", spelling])
+        assert args.noise == "gaussian"  # the canonical name is what the results record
+        assert cli.make_noise(args, 12) == rs.Gaussian(sigma=0.25)
+    assert parser.parse_args(["--noise", "ExpInf", "--k", "2"]).noise == "expinf"
+    # one option per declared parameter name, each with help naming the families that take it
+    options = {a.dest: a for a in parser._actions}
+    for family, cls in rs.NOISES.items():
+        for p in cls.parameters:
+            if not p.from_input:
+                assert family in options[p.name].help
+                assert ("required" if p.required else f"default {p.default:g}") in options[p.name].help
+    assert all(options[name].help for name in ("noise", "sigma", "lambd", "match"))

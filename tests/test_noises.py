@@ -118,3 +118,52 @@ def test_registry_and_params():
     assert rs.Lomax(k=3, lambd=2).params == [2.0, 3.0]
     assert rs.UniformBall(dim=5, lambd=2).params == [2.0]
     assert np.isclose(rs.Exp2(k=2, dim=10, lambd=1).sigma, math.sqrt(0.5))  # k=2 is Gaussian(lambda/sqrt 2)
+
+
+# ---- the declarations: one list of parameters per family ----------------------------------------------
+
+
+def test_kernel_params_follow_the_declarations():
+    """The names behind ``params``, in the order csrc/rsmooth/noise.h reads them (lambda first for scaled
+    families); j is left out at its default 0, so j = 0 draws exactly the j-free stream."""
+    expected = {
+        "gaussian": ("lambd",), "laplace": ("lambd",), "uniform": ("lambd",), "lomax": ("lambd", "k"),
+        "masking": ("keep",), "expinf": ("lambd", "k", "j"), "exp1": ("lambd", "k"), "exp2": ("lambd", "k", "j"),
+        "uniformball": ("lambd",), "powinf": ("lambd", "a"), "pow2": ("lambd", "k", "a"), "expp": ("lambd", "p"),
+    }
+    assert {family: cls.kernel_param_names() for family, cls in rs.NOISES.items()} == expected
+    assert rs.ExpInf(k=2, j=0, dim=10, lambd=1.5).params == [1.5, 2.0]
+    assert rs.ExpInf(k=2, j=3, dim=10, lambd=1.5).params == [1.5, 2.0, 3.0]
+    assert rs.ExpInf(k=2, j=0, dim=10, lambd=1.5) == rs.ExpInf(k=2, dim=10, lambd=1.5)
+    assert repr(rs.Exp2(k=2, j=0, dim=10, lambd=1)).startswith("Exp2(k=2, dim=10, lambd=1, ")
+
+
+@pytest.mark.parametrize("cls", list(rs.NOISES.values()), ids=list(rs.NOISES))
+def test_every_family_declares_its_parameters_and_examples(cls):
+    names = [p.name for p in cls.parameters]
+    assert len(set(names)) == len(names)
+    assert all(p.meaning for p in cls.parameters)
+    for name, noise in cls.examples(24, 0.3).items():
+        assert type(noise) is cls and name.split("_")[0] == cls.family
+        for p in noise.parameters:  # the declared values round-trip through the constructor
+            assert hasattr(noise, p.name)
+        kwargs = {p.name: getattr(noise, p.name) for p in noise.parameters}
+        assert type(noise)(**kwargs, **({"lambd": noise.lambd} if cls.scaled else {})) == noise
+        if cls.scaled:
+            assert noise.sigma == pytest.approx(0.3, rel=1e-12)
+    assert cls.example(24, 0.3) == next(iter(cls.examples(24, 0.3).values()))
+
+
+def test_constructor_signature_comes_from_the_declarations():
+    import inspect
+
+    assert str(inspect.signature(rs.Lomax)) == "(*, k=3.0, lambd=None, sigma=None, match='l2')"
+    assert str(inspect.signature(rs.Pow2)) == "(*, k, a, dim, lambd=None, sigma=None, match='l2')"
+    assert str(inspect.signature(rs.Masking)) == "(keep)"
+    assert rs.Masking(0.5) == rs.Masking(keep=0.5)
+    with pytest.raises(TypeError, match="Gaussian: got an unexpected keyword argument 'sigm'"):
+        rs.Gaussian(sigm=0.5)
+    with pytest.raises(TypeError, match="PowInf: missing a required argument: 'a'"):
+        rs.PowInf(dim=3, lambd=1.0)
+    with pytest.raises(TypeError, match="Lomax: too many positional arguments"):
+        rs.Lomax(3.0, lambd=1.0)

@@ -11,7 +11,7 @@ from scipy import stats
 from support import DEVICES, FALSE_ALARM, Z_THRESHOLD, all_noises
 
 import rsmooth_ext as rs
-from rsmooth_ext.reference import perturb_reference
+from rsmooth_ext.reference import perturb_reference, sample_noise_reference
 
 
 def draw(noise, num_samples, dim, seed=1234, device="cpu", x=None):
@@ -153,15 +153,8 @@ def test_empirical_moments_match_calibration(match, d):
 
 
 def _kwargs(noise):
-    kwargs = {}
-    if hasattr(noise, "k") and noise.family not in ("uniformball", "powinf"):
-        kwargs["k"] = noise.k
-    for name in ("j", "a", "p"):
-        if hasattr(noise, name):
-            kwargs[name] = getattr(noise, name)
-    if noise.dim is not None:
-        kwargs["dim"] = noise.dim
-    return kwargs
+    """The spec's declared parameters (everything but its scale)."""
+    return {p.name: getattr(noise, p.name) for p in noise.parameters}
 
 
 # ---- agreement with the pure-PyTorch reference path ---------------------------------------------
@@ -179,3 +172,28 @@ def test_fused_and_reference_have_the_same_law(noise):
     # per-coordinate values, and the per-sample l2 norm (which catches a wrong radius law)
     assert stats.ks_2samp(fused.flatten()[:20000], ref.flatten()[:20000]).pvalue > FALSE_ALARM
     assert stats.ks_2samp(fused.flatten(1).norm(dim=1), ref.flatten(1).norm(dim=1)).pvalue > FALSE_ALARM
+
+
+@pytest.mark.parametrize("cls", list(rs.NOISES.values()), ids=list(rs.NOISES))
+def test_every_family_has_a_reference_sampler(cls):
+    noise = cls.example(12, 0.5)
+    eps = sample_noise_reference(noise, (5, 3, 4), generator=torch.Generator().manual_seed(0))
+    assert eps.shape == (5, 3, 4) and eps.dtype == torch.float32 and torch.isfinite(eps).all()
+    x = torch.rand(2, 3, 4)
+    out = perturb_reference(x, noise, 5, generator=torch.Generator().manual_seed(0), out_dtype=torch.bfloat16)
+    assert out.shape == (10, 3, 4) and out.dtype == torch.bfloat16
+
+
+def test_reference_sampler_of_an_unregistered_spec_is_a_clear_error():
+    class Unregistered(rs.Noise):
+        family = "unregistered"
+        natural_adversary = "l2"
+
+        def _a1(self):
+            return 1.0
+
+        def _a2(self):
+            return 1.0
+
+    with pytest.raises(TypeError, match="no reference sampler for Unregistered; registered: Gaussian, "):
+        sample_noise_reference(Unregistered(lambd=1.0), (2, 3))
