@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from support.mpmath_oracle import exact
 
 import rsmooth_ext as rs
-from rsmooth_ext.certificates import differential as cm
 from rsmooth_ext.certificates import tables
+from rsmooth_ext.certificates.levelset import exp2_l2_levelset_radius
 
 TIGHTNESS = 1e-3  # ours >= (1 - 1e-3) exact on the audited range
 P_TIGHT = (0.5 + 1e-4, 1 - 1e-7)
@@ -173,7 +173,7 @@ def test_exp2_k1_level_set_where_it_ships():
     noise = rs.Exp2(dim=784, k=1.0, lambd=1.0)
     for p in (0.9, 0.999, 1 - 1e-6):
         ours = noise.certify(p)
-        levelset = cm.exp2_l2_levelset_radius(1.0, 784, p)
+        levelset = exp2_l2_levelset_radius(1.0, 784, p)
         assert ours <= levelset * (1 + 3e-9)  # exp2_l2_levelset_radius backs off 1e-9 below its root
         assert ours >= (1 - TIGHTNESS) * levelset
         assert ours >= float(exact(noise, "l2", p, 784)) * (1 - 2e-10)  # the differential value, less its margin
@@ -186,7 +186,7 @@ def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
     noise = rs.Exp2(dim=64, k=4.0, lambd=1.3)
     for p in (0.5 + 1e-9, 0.5 + 1e-6, 0.5001, 0.51, 0.8, 0.999, 1 - 1e-7):
         ours = noise.certify(p)
-        levelset = 1.3 * cm.exp2_l2_levelset_radius(4.0, 64, p)
+        levelset = 1.3 * exp2_l2_levelset_radius(4.0, 64, p)
         # exp2_l2_levelset_radius backs off below its root until quad verifies it: 1e-9 relative, but up to
         # 1e-4 at p = 1/2 + 1e-9, where it cannot referee the linear bound (a differential-method radius,
         # below the exact one by the theory) more finely than that
