@@ -228,6 +228,7 @@ def test_pow2_levelset_against_an_independent_oracle(k, a, p):
     assert _pow2_d3_certified_margin(k, a, ours * (1 + TIGHT), p) < 0
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @pytest.mark.parametrize("d", [3, 20])
 def test_exp2_j_levelset_small_j_is_the_gaussian(d):
     """j -> 0 with k = 2 is N(0, I/2): the certificate tends to Phi^-1(p) / sqrt(2)."""

@@ -91,6 +91,7 @@ def test_radial_families_k1_never_above_and_tight(family, adversary, p, d, lam):
     check(noise, adversary, p, d)
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @settings(max_examples=24, **SETTINGS)
 @given(family=st.sampled_from(["expinf", "exp1"]), adversary=st.sampled_from(["l1", "linf"]),
        p=probabilities, d=st.sampled_from((784, 3072)), k=st.sampled_from([0.5, 2.0, 4.0]),
@@ -108,6 +109,7 @@ def test_laplace_linf_table_never_above_and_tight(p, d, lam, adversary):
     check(rs.Laplace(lambd=lam), adversary, p, d)
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @settings(max_examples=16, **SETTINGS)
 @given(p=probabilities, d=st.sampled_from((3072, 150528)), lam=st.sampled_from(LAMBDAS))
 def test_exp2_k1_and_k2_never_above_and_tight(p, d, lam):
@@ -179,6 +181,7 @@ def test_exp2_k1_level_set_where_it_ships():
         assert ours >= float(exact(noise, "l2", p, 784)) * (1 - 2e-10)  # the differential value, less its margin
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
     """Exp2(k not in {1, 2}): below the quad-verified level-set radius everywhere; near p = 1/2 (below the
     level-set grid) the linear differential bound (p - 1/2) / Phi(1/2) is tight."""

@@ -123,6 +123,7 @@ def test_new_tables_are_cached_and_corrupt_or_foreign_files_recomputed(tmp_path)
     assert noise.certify(0.9, "linf") == first
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 def test_exp2_level_set_table_against_closed_forms(monkeypatch):
     monkeypatch.setattr(tables, "LEVELSET_POINTS", 60)  # coarser grids keep the test fast; same code path
     monkeypatch.setattr(tables, "LEVELSET_K1_POINTS", 60)
@@ -162,6 +163,7 @@ def test_tables_monotone_and_norm_relations(d):
     assert np.all(np.diff(closed) > 0)
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @pytest.mark.parametrize("k,d", [(0.5, 10), (4.0, 64)])
 def test_exp2_differential_table_below_the_level_set(k, d):
     table = tables.compute_table("exp2", "l2", d, k, "differential", progress=False)
