@@ -27,7 +27,7 @@ def check_d(d, owner: str, minimum: int = 1) -> int:
 
 
 def check_shape(name: str, value, owner: str) -> float:
-    """A shape parameter of a noise family (k, a, j > 0, an Expp exponent) as a finite float > 0."""
+    """A shape parameter of a noise family (k, a, j > 0, a generalized-normal exponent) as a finite float > 0."""
     return check_positive_real(name, value, owner)
 
 

@@ -5,7 +5,7 @@ the noise's lambda (a certificate for eps is one for lambda * eps after multiply
 ``p`` is always a lower bound on the top-class probability, with 1/2 < p < 1; since 1/2 <= p <= 1, the
 tail mass 1 - p is computed exactly in floating point. See docs/certificates.md for the derivations.
 
-Two methods from Yang, Duan, Hu, Salman, Razenshteyn and Li, "Randomized Smoothing of All Shapes and
+The differential method of Yang, Duan, Hu, Salman, Razenshteyn and Li, "Randomized Smoothing of All Shapes and
 Sizes" (ICML 2020):
 
 * the differential method (a lower bound on the exact certificate): for noise density q and adversary
@@ -392,7 +392,7 @@ def phi_exp1_l1(k: float, d: int) -> PhiFunction:
 
 def phi_expinf_l1(k: float, d: int) -> PhiFunction:
     """ExpInf(k, d) against l1. The sup over the l1 ball is at v = e_1: G = k r^(k-1) s 1{j = 1}, with
-    j uniform on the d coordinates, independent of (r, s). So G = 0 with probability 1 - 1/d, and
+    j uniformly distributed on the d coordinates, independent of (r, s). So G = 0 with probability 1 - 1/d, and
 
         Phi_l1(u) = Phi_linf(d u) / d      for u <= 1/(2d),
         Phi_l1(u) = Phi_linf(1/2) / d = k Gamma(b) / (2 d Gamma(a))   for 1/(2d) <= u <= 1/2,
@@ -413,7 +413,7 @@ def phi_expinf_l1(k: float, d: int) -> PhiFunction:
 
 def phi_exp2_l2_k1(d: int) -> PhiFunction:
     """Exp2(k=1, d) (density ~ exp(-||x||_2)) against l2, d >= 2. -grad log q(eps) = eps / ||eps||_2 is the
-    uniform direction w on the sphere, independent of the radius; with v = e_1 (rotation invariance),
+    uniformly distributed direction w on the sphere, independent of the radius; with v = e_1 (rotation invariance),
     G = w_1, whose density is c_d (1 - t^2)^((d-3)/2) on (-1, 1), c_d = Gamma(d/2) / (sqrt(pi)
     Gamma((d-1)/2)), and (1 + w_1)/2 ~ Beta((d-1)/2, (d-1)/2). For P(w_1 > t_u) = u:
 

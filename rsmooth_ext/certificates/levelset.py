@@ -6,10 +6,10 @@ the Neyman-Pearson set A = A_{c_p} = {T <= c_p}, T the log-likelihood ratio of e
 P(eps in A) = p (T has no atoms for d >= 2) (Cohen et al. 2019 for the argument; Yang et al. 2020 for its use
 with other noises). r is certified iff that probability exceeds 1/2.
 
-One engine, :class:`LevelSet`: for a radial noise eps = rho w (w uniform on the unit l2 sphere, independent of
-rho, U = rho^k with a family's radius law), given rho the set {T > c} is a cap {w_1 > t} of the sphere, whose
-probability is a regularized incomplete beta I_x((d-1)/2, (d-1)/2). The masses P0(T > c) and P0(T <= c) are
-1-d integrals over the radius law, computed in z = Phi_N^-1(F(U)) by fixed Gauss-Legendre nodes (``fast``,
+One engine, :class:`LevelSet`: for a radial noise eps = rho w (w uniformly distributed on the unit l2 sphere,
+independent of rho, U = rho^k with a family's radius law), given rho the set {T > c} is a cap {w_1 > t} of the
+sphere, whose probability is a regularized incomplete beta I_x((d-1)/2, (d-1)/2). The masses P0(T > c) and P0(T <=
+c) are 1-d integrals over the radius law, computed in z = Phi_N^-1(F(U)) by fixed Gauss-Legendre nodes (``fast``,
 used for roots) and by adaptive quad (``quad``, used to verify). :meth:`LevelSet.radius` finds the root in r of
 c_p(r) + median_r(T) (the certified radius) and then *verifies* it with quad. The families are small
 subclasses that give the radius law and the cap's argument x:
@@ -231,8 +231,8 @@ class LevelSet:
 
     def radius(self, p: float, scale: float, *, root_rtol: float, what: str) -> float:
         """The level-set radius at p: the root of r -> c_p(r) + median_r(T), bracketed from the
-        Gaussian guess ``scale`` * Phi_N^-1(p) and found with the fast integrals, then *verified* with adaptive
-        quad (a witness c with P(T > c) - err > 1 - p and P(T <= -c) + err < 1/2), r backed off (relative 1e-9,
+        normal-approximation guess ``scale`` * Phi_N^-1(p) and found with the fast integrals, then *verified* with
+        adaptive quad (a witness c with P(T > c) - err > 1 - p and P(T <= -c) + err < 1/2), r backed off (relative 1e-9,
         1e-8, ...) until verified. Returns 0.0, with a warning naming ``what``, if nothing verifies."""
         tail_target = 1.0 - p
 
@@ -518,8 +518,8 @@ class Exp2JLevelSet(Exp2LevelSet):
 
 
 def _levelset_radius(ls, p: float, scale: float) -> float:
-    """:meth:`LevelSet.radius` with the families' root tolerance; ``scale`` is the noise's sigma (the Gaussian
-    guess that starts the bracket)."""
+    """:meth:`LevelSet.radius` with the families' root tolerance; ``scale`` is the noise's sigma (the
+    normal-approximation guess that starts the bracket)."""
     return ls.radius(p, scale, root_rtol=1e-12, what=f"level-set radius at p={p}")
 
 
@@ -545,7 +545,7 @@ def exp2_l2_levelset_radius(k: float, d: int, p: float, *, rtol: float = 1e-8) -
     k, d = check_k_d(k, d, "exp2_l2_levelset_radius", minimum_d=2)  # d = 1 is a 1-d noise: a 1-d certificate
     p = float(check_p(p, "exp2_l2_levelset_radius"))
     ls = Exp2LevelSet(k, d)
-    # bracket: start from the Gaussian approximation sigma * Phi^-1(p), sigma^2 = E rho^2 / d
+    # bracket: start from the normal approximation sigma * Phi^-1(p), sigma^2 = E rho^2 / d
     sigma = math.sqrt(float(special.poch(d / k, 2.0 / k)) / d)
     return ls.radius(p, sigma, root_rtol=max(rtol * 0.01, 1e-15),
                      what=f"exp2_l2_levelset_radius(k={k}, d={d}, p={p})")

@@ -2,7 +2,7 @@
 
 Each certificate is declared where it is computed, with the :func:`certificate` decorator::
 
-    @certificate("laplace", "l1", needs_dim=False)
+    @certificate("somefamily", "l1", needs_dim=False)
     def laplace_l1(noise, p, d): ...
 
 A certificate is a function ``(noise, p, d) -> radius``: ``p`` a float64 array with 1/2 < p <= 1, ``d`` the

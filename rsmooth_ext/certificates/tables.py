@@ -55,7 +55,7 @@ FORMAT_VERSION = 2
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 SHIPPED_DIMS = (784, 3072, 150528)
 P_MAX = 1.0 - 1e-7
-GRID_POINTS = 1000  # uniform in z = Phi_N^-1(p); plus NEAR_HALF_POINTS geometric in p - 1/2 below its first point
+GRID_POINTS = 1000  # evenly spaced in z = Phi_N^-1(p); plus NEAR_HALF_POINTS geometric in p - 1/2 below its first point
 NEAR_HALF_POINTS = 40
 LEVELSET_POINTS = 300
 LEVELSET_SPAN = 1e-3  # the level-set radius grid is geometric from LEVELSET_SPAN * r(P_MAX) to r(P_MAX)
@@ -251,7 +251,7 @@ def _differential(family, d, k, progress, desc):
 
 def _exp2_differential(d, k, progress, desc):
     """Exp2(k) vs l2 by the differential method: the growth function at EXP2_TAU_POINTS thresholds tau
-    (uniform up to where P(G > tau) < (1 - P_MAX) / 2), integrated with the concave tangent bounds. The
+    (evenly spaced up to where P(G > tau) < (1 - P_MAX) / 2), integrated with the concave tangent bounds. The
     nodes' quad errors inflate Phi (an error e_u of u moves Phi by at most tau e_u), then PHI_RTOL."""
     scale = k * math.sqrt(float(special.poch(d / k, 2.0 - 2.0 / k)) / d)  # std of G = k rho^(k-1) w_1
     top = 8.0 * scale
