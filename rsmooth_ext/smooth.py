@@ -14,13 +14,13 @@ import numpy as np
 import torch
 
 from ._checks import check_int, check_probability
-from .certificates.top2 import certify_top2, top2_bounds
+from .certificates.top2 import certify_top2
 from .noises import Noise
 from .sampling import distributed as dist
 from .sampling.labels import check_labels, check_labels_in_range
 from .sampling.sampler import EvalMode, Sampler, raise_if_invalid
 from .seeding import Phase
-from .stats import clopper_pearson_lower, two_sided_binomial_pvalues
+from .stats import clopper_pearson_lower, top2_bounds, two_sided_binomial_pvalues
 
 ABSTAIN = -1
 

@@ -11,12 +11,12 @@ relative amount that covers the error of its evaluation:
 * ``SPECIAL_FUNCTION_MARGIN`` (1e-10): closed forms through iterative special functions (betaincinv,
   hyp2f1, poch) whose documented accuracy is ~1e-14 but degrades at extreme parameters (d = 150528);
   the oracle tests (mpmath) check that 1e-10 covers every pair on the audited range.
-* ``TABLE_MARGIN`` (1e-7): table lookups (differential-method and level-set tables). The integration error
-  (per entry) and the growth function's stated relative error bound are subtracted when a table is built
-  (``tables.py``), but the growth functions go through incomplete-gamma inverses at large shapes whose float
-  error reached 2.6e-9 relative (ExpInf k = 0.5, d = 784, p = 1/2 + 1e-8: the mpmath oracle found the
-  table 2.6e-9 above exact); 1e-7 covers that forty times over and costs nothing against the 0.1%
-  tightness target.
+* ``TABLE_MARGIN`` (1e-7): table lookups (differential-method and level-set tables). The integration error (per
+  entry) and the growth function's stated relative error bound are subtracted when a table is built
+  (``tables.py``), but the growth functions go through incomplete-gamma inverses at large shapes whose float error
+  reached 2.6e-9 relative (the exponential l_inf family's l_inf table at k = 0.5, d = 784, p = 1/2 + 1e-8: the
+  mpmath oracle found the table 2.6e-9 above exact); 1e-7 covers that forty times over and costs nothing against
+  the 0.1% tightness target.
 """
 
 from __future__ import annotations

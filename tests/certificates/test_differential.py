@@ -1,8 +1,7 @@
-"""Numerical certificates (rsmooth_ext.certificate_math): the differential method against known closed forms,
-every growth function against an independent computation (brute force, Monte Carlo of the defining
-expectation with a finite-difference gradient, 1-d generalized normal, nested quadrature), closed forms
-against the differential integrals they come from, lower-bound relations, monotonicity, and the Exp2
-level-set certificate against the Gaussian (k = 2) and Monte Carlo."""
+"""The differential method (rsmooth_ext.certificates.differential): the engine against known closed forms,
+every growth function against an independent computation (brute force, Monte Carlo of the defining expectation
+with a finite-difference gradient, 1-d generalized normal, nested quadrature, an mpmath oracle from the noise's
+density), lower-bound relations and the two-sided ExpInf(k > 1, j > 0) walk."""
 
 import itertools
 import math
@@ -11,10 +10,17 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from rsmooth_ext.certificates import differential as cm
-from rsmooth_ext.certificates import tables
+from rsmooth_ext.certificates import closed_forms, differential, tables
+
+mpmath = pytest.importorskip("mpmath")
+mpmath.mp.dps = 20
+PRECISION_DIGITS = 20
+
+
 
 RNG_SEED = 20240611
+
+
 P_FIXED = np.array([0.5001, 0.51, 0.6, 0.75, 0.9, 0.99, 0.999, 0.99999, 1 - 1e-7])
 
 
@@ -31,22 +37,31 @@ def _grid(n=200):
     return p
 
 
-# ------------------------------------------------------------------------------------------------------
-# (a) the differential method reproduces the Gaussian and Laplace/l1 closed forms
-# ------------------------------------------------------------------------------------------------------
+def PHI_GAUSSIAN(u):
+    """The growth function of the standard Gaussian against l2: G_v = <eps, v> ~ N(0, 1) for ||v||_2 = 1, so
+    Phi(u) = E[Z 1{Z > z_u}] = phi(Phi_N^-1(u)); the differential method then gives exactly Phi_N^-1(p)."""
+    return stats.norm.pdf(special.ndtri(np.asarray(u, dtype=np.float64)))
+
+
+def phi_laplace_l1(u):
+    """The growth function of i.i.d. Laplace(0, 1) against l1 (any d): G = sign(eps_1), Phi(u) = u for u <= 1/2,
+    so R(p) = -log(2 (1 - p))."""
+    return np.asarray(u, dtype=np.float64) * 1.0
+
+
 @pytest.mark.parametrize("p", list(P_FIXED) + list(_random_p(5, 1)))
 def test_differential_gaussian_and_laplace_l1(p):
-    value, err = cm.differential_radius(cm.phi_gaussian(), p)
+    value, err = differential.differential_radius(PHI_GAUSSIAN, p)
     assert value == pytest.approx(float(special.ndtri(p)), rel=1e-9)
     assert err < 1e-8 * value
-    value, err = cm.differential_radius(cm.phi_laplace_l1(), p)
+    value, err = differential.differential_radius(phi_laplace_l1, p)
     assert value == pytest.approx(-math.log(2 * (1 - p)), rel=1e-9)
 
 
 def test_differential_table_matches_closed_forms_and_error_is_sound():
     p = _grid(300)
-    for phi, exact in [(cm.phi_gaussian(), special.ndtri(p)), (cm.phi_laplace_l1(), -np.log(2 * (1 - p)))]:
-        radii, err = cm.differential_table(phi, p)
+    for phi, exact in [(PHI_GAUSSIAN, special.ndtri(p)), (phi_laplace_l1, -np.log(2 * (1 - p)))]:
+        radii, err = differential.differential_table(phi, p)
         np.testing.assert_allclose(radii, exact, rtol=1e-9)
         assert np.all(np.diff(radii) > 0)
         assert err < 1e-8
@@ -54,23 +69,20 @@ def test_differential_table_matches_closed_forms_and_error_is_sound():
 
 
 def test_differential_radius_vectorised_and_errors():
-    values, errs = cm.differential_radius(cm.phi_gaussian(), np.array([0.6, 0.9]))
+    values, errs = differential.differential_radius(PHI_GAUSSIAN, np.array([0.6, 0.9]))
     np.testing.assert_allclose(values, special.ndtri([0.6, 0.9]), rtol=1e-9)
     assert errs.shape == (2,)
     for bad in (0.5, 1.0, 0.3, float("nan")):
         with pytest.raises(ValueError):
-            cm.differential_radius(cm.phi_gaussian(), bad)
+            differential.differential_radius(PHI_GAUSSIAN, bad)
     with pytest.raises(ValueError):
-        cm.differential_table(cm.phi_gaussian(), [0.7, 0.6])
+        differential.differential_table(PHI_GAUSSIAN, [0.7, 0.6])
 
 
-# ------------------------------------------------------------------------------------------------------
-# growth functions against independent computations
-# ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("d", [1, 2, 3, 5, 8, 11])
 def test_laplace_linf_phi_brute_force(d):
     """Phi(u) = top-u mean of G = sum_i sign(eps_i), enumerating all 2^d sign patterns."""
-    phi = cm.phi_laplace_linf(d)
+    phi = differential.phi_laplace_linf(d)
     G = np.sort(np.array(list(itertools.product([-1, 1], repeat=d))).sum(1))[::-1]
     w = 2.0**-d
     for u in [0.5, 0.4999, 0.3, 0.1, 0.01, 1e-3]:
@@ -87,12 +99,12 @@ def test_radial_phi_in_one_dimension_is_the_generalized_normal(k):
     for k < 1 it is {0 < x <= x_u}: Phi(u) = pdf(0) - pdf(ppf(1/2 + u))."""
     g = stats.gennorm(k)
     u = np.array([0.5, 0.3, 0.1, 1e-3, 1e-6])
-    for phi in (cm.phi_expinf_linf(k, 1), cm.phi_exp1_l1(k, 1)):
+    for phi in (differential.phi_expinf_linf(k, 1), differential.phi_exp1_l1(k, 1)):
         ref = g.pdf(g.isf(u)) if k >= 1 else g.pdf(0) - g.pdf(g.ppf(0.5 + u))
         np.testing.assert_allclose(phi(u), ref, rtol=1e-8)
     if k >= 1:
         for p in [0.6, 0.95, 1 - 1e-7]:
-            value, _ = cm.differential_radius(cm.phi_expinf_linf(k, 1), p)
+            value, _ = differential.differential_radius(differential.phi_expinf_linf(k, 1), p)
             assert value == pytest.approx(g.ppf(p), rel=1e-9)
 
 
@@ -130,7 +142,8 @@ def test_radial_phi_monte_carlo_with_finite_difference_gradient(family, k, d):
     n = 200_000
     norm_ord = np.inf if family.startswith("expinf") else 1
     eps = (_sample_expinf if family.startswith("expinf") else _sample_exp1)(rng, n, k, d)
-    phi = {"expinf_linf": cm.phi_expinf_linf, "exp1_l1": cm.phi_exp1_l1, "expinf_l1": cm.phi_expinf_l1}[family](k, d)
+    phi = {"expinf_linf": differential.phi_expinf_linf, "exp1_l1": differential.phi_exp1_l1,
+           "expinf_l1": differential.phi_expinf_l1}[family](k, d)
     logq = lambda x: -(np.linalg.norm(x, ord=norm_ord, axis=1) ** k)  # noqa: E731
     h = 1e-7
     vertex = np.ones(d) if family.endswith("linf") else np.eye(d)[0]
@@ -168,7 +181,7 @@ def test_radial_phi_against_nested_quadrature(k, d):
     def moment(x_from, x_to):
         return integrate.quad(lambda x: x ** ((k - 1) / k) * pdf(x), x_from, x_to, epsabs=0, epsrel=1e-13)[0]
 
-    phi = cm.phi_expinf_linf(k, d)
+    phi = differential.phi_expinf_linf(k, d)
     for u in [0.45, 0.2, 0.01, 1e-4]:
         target = 2 * u
         if k >= 1:
@@ -180,65 +193,16 @@ def test_radial_phi_against_nested_quadrature(k, d):
         assert float(phi(u)) == pytest.approx(ref, rel=1e-8)
 
 
-# ------------------------------------------------------------------------------------------------------
-# (b) Phi-based radii against their closed forms; (e) spot checks with a second integration scheme
-# ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("d", [1, 2, 3, 10, 64, 3072])
 def test_laplace_linf_quad_matches_exact_piecewise_integral(d):
-    phi = cm.phi_laplace_linf(d)
+    phi = differential.phi_laplace_linf(d)
     p = np.concatenate([P_FIXED, _random_p(4, d)])
-    exact = cm.laplace_linf_radius(d, p) / (1.0 - cm.LAPLACE_LINF_MARGIN)  # undo its rounding toward zero
+    # undo its rounding toward zero
+    exact = differential.laplace_linf_radius(d, p) / (1.0 - differential.LAPLACE_LINF_MARGIN)
     for pi, ex in zip(p, exact):
-        value, err = cm.differential_radius(phi, pi)
+        value, err = differential.differential_radius(phi, pi)
         assert value == pytest.approx(ex, rel=1e-10)
         assert value - err <= ex * (1 + 1e-13)
-
-
-@pytest.mark.parametrize("d", [1, 5, 64, 3072])
-def test_expinf_linf_k1_and_exp1_l1_k1_closed_forms(d):
-    p = _grid(100)
-    for phi in (cm.phi_expinf_linf(1.0, d), cm.phi_exp1_l1(1.0, d)):
-        radii, err = cm.differential_table(phi, p)
-        np.testing.assert_allclose(radii, cm.expinf_linf_radius_k1(p), rtol=1e-9)
-        np.testing.assert_allclose(radii, cm.exp1_l1_radius_k1(p), rtol=1e-9)
-        assert err < 1e-9
-
-
-@pytest.mark.parametrize("d", [2, 3, 10, 64, 3072])
-def test_exp2_k1_closed_form_is_its_differential_integral(d):
-    phi = cm.phi_exp2_l2_k1(d)
-    p = np.concatenate([P_FIXED, _random_p(3, d)])
-    for pi in p:
-        value, _ = cm.differential_radius(phi, pi)
-        assert value == pytest.approx(float(cm.exp2_l2_radius_k1(d, pi)), rel=1e-9)
-
-
-@pytest.mark.parametrize("k,d", [(1.0, 4), (2.0, 10), (0.5, 3), (3.0, 64), (2.0, 3072)])
-def test_expinf_l1_closed_form_is_the_differential_radius_below_the_threshold(k, d):
-    """The closed form equals the Phi_l1 integral for p <= 1 - 1/(2d), is below it above, where the
-    integral is the closed form at the threshold plus the linf radius at 1 - d(1 - p)."""
-    phi = cm.phi_expinf_l1(k, d)
-    threshold = 1 - 0.5 / d
-    below = [p for p in P_FIXED if p <= threshold]
-    above = [p for p in P_FIXED if p > threshold]
-    for p in below:
-        value, _ = cm.differential_radius(phi, p)
-        assert value == pytest.approx(float(cm.expinf_l1_radius(k, d, p)), rel=1e-9)
-    phi_linf = cm.phi_expinf_linf(k, d)
-    for p in above:
-        value, _ = cm.differential_radius(phi, p)
-        closed = float(cm.expinf_l1_radius(k, d, p))
-        assert value > closed
-        expected = float(cm.expinf_l1_radius(k, d, threshold)) + cm.differential_radius(phi_linf, 1 - d * (1 - p))[0]
-        assert value == pytest.approx(expected, rel=1e-9)
-
-
-def test_expinf_l1_closed_form_gamma_factor():
-    """2 (p - 1/2) Gamma(d/k + 1) / Gamma((d-1)/k + 1) = 2 (p - 1/2) d/(d-1) Gamma(d/k) / Gamma((d-1)/k)."""
-    for k, d in [(1.0, 10), (2.0, 3072), (0.5, 7), (3.0, 150528)]:
-        ref = 2 * 0.2 * d / (d - 1) * math.exp(math.lgamma(d / k) - math.lgamma((d - 1) / k))
-        assert float(cm.expinf_l1_radius(k, d, 0.7)) == pytest.approx(ref, rel=1e-8)
-    assert float(cm.expinf_l1_radius(1.0, 10, 0.7)) == pytest.approx(2 * 10 * 0.2)
 
 
 @pytest.mark.parametrize("k,d", [(2.0, 5), (0.5, 4), (1.5, 64)])
@@ -264,148 +228,14 @@ def test_radial_radius_spot_checks_second_scheme(k, d):
         else:
             lo, hi = special.gammaincinv(a, 2 * (1 - p)), np.inf
         ref = integrate.quad(integrand, lo, hi, epsabs=0, epsrel=1e-12, limit=500)[0]
-        value, _ = cm.differential_radius(cm.phi_expinf_linf(k, d), p)
+        value, _ = differential.differential_radius(differential.phi_expinf_linf(k, d), p)
         assert value == pytest.approx(ref, rel=1e-8)
 
 
-# ------------------------------------------------------------------------------------------------------
-# (c) monotonicity and lower-bound relations
-# ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("d", [2, 17, 64])
-def test_tables_monotone_and_norm_relations(d):
-    p = _grid(150)
-    r_lap_inf, e1 = cm.differential_table(cm.phi_laplace_linf(d), p)
-    assert np.all(np.diff(r_lap_inf) > 0)
-    np.testing.assert_allclose(r_lap_inf, cm.laplace_linf_radius(d, p), rtol=2e-10)  # its margin is 1e-10
-    # Phi_linf <= d Phi_l1 = d u, so the linf radius is at least the l1 radius / d
-    assert np.all(r_lap_inf - e1 >= cm.laplace_l1_radius(p) / d * (1 - 1e-12))
-    for k in (0.5, 2.0):
-        r_inf, _ = cm.differential_table(cm.phi_expinf_linf(k, d), p)
-        r_l1, _ = cm.differential_table(cm.phi_expinf_l1(k, d), p)
-        assert np.all(np.diff(r_inf) > 0) and np.all(np.diff(r_l1) > 0)
-        # linf ball subset of the l1 ball of radius d R; l1 ball subset of the linf ball
-        assert np.all(r_l1 >= r_inf * (1 - 1e-9))
-        assert np.all(r_inf >= r_l1 / d * (1 - 1e-9))
-        closed = cm.expinf_l1_radius(k, d, p)
-        assert np.all(np.diff(closed) > 0)
-        assert np.all(closed <= r_l1 * (1 + 1e-9))  # the closed form is a lower bound
-    closed = cm.exp2_l2_radius_k1(d, p)
-    assert np.all(np.diff(closed) > 0)
-
-
-# ------------------------------------------------------------------------------------------------------
-# (d) the level-set method
-# ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("d", [2, 3, 10, 64, 3072])
-def test_exp2_k2_levelset_is_the_gaussian(d):
-    """Exp2(k=2) is N(0, I/2): the exact l2 certificate is Phi_N^-1(p) / sqrt(2)."""
-    for p in [0.6, 0.99, 1 - 1e-7]:
-        r = cm.exp2_l2_levelset_radius(2.0, d, p)
-        exact = float(special.ndtri(p)) / math.sqrt(2)
-        assert exact * (1 - 1e-6) < r <= exact
-
-
-def test_exp2_k2_levelset_masses_are_gaussian_halfspaces():
-    """For k = 2, T = 2 r y_1 - r^2, so P(T > c) = P(N(0, 1/2) > (c + r^2) / (2r))."""
-    for d in (2, 5, 64):
-        for r, c in [(0.3, 0.1), (1.0, -0.5), (2.0, 3.0)]:
-            inside, outside, shifted, err = cm.exp2_l2_levelset_masses(2.0, d, r, c)
-            tail = special.ndtr(-math.sqrt(2) * (c + r * r) / (2 * r))
-            assert outside == pytest.approx(tail, rel=1e-10, abs=1e-15)
-            assert inside == pytest.approx(1 - tail, abs=1e-13)
-            # shifted: T(eps + delta) = 2 r eps_1 + r^2 <= c
-            assert shifted == pytest.approx(special.ndtr(math.sqrt(2) * (c - r * r) / (2 * r)), rel=1e-9, abs=1e-14)
-            assert err < 1e-12
-
-
-@pytest.mark.parametrize("k,d", [(1.0, 3), (0.5, 5), (3.0, 4), (1.5, 2)])
-def test_exp2_levelset_masses_monte_carlo(k, d):
-    """Masses of {T <= c} under the noise and under the shifted noise, against direct sampling."""
-    rng = np.random.default_rng(RNG_SEED + d)
-    n = 200_000
-    rho = rng.gamma(d / k, size=n) ** (1.0 / k)
-    w = rng.standard_normal((n, d))
-    eps = rho[:, None] * w / np.linalg.norm(w, axis=1, keepdims=True)
-    r = 0.7 * math.sqrt(np.mean(rho**2) / d)
-    delta = np.zeros(d)
-    delta[0] = r
-
-    def T(y):
-        return np.linalg.norm(y, axis=1) ** k - np.linalg.norm(y - delta, axis=1) ** k
-
-    T0, T1 = T(eps), T(eps + delta)
-    for c in np.quantile(T0, [0.02, 0.3, 0.6, 0.95]):
-        inside, outside, shifted, err = cm.exp2_l2_levelset_masses(k, d, r, c)
-        assert inside + outside == pytest.approx(1.0, abs=1e-12)
-        for exact, mc in [(inside, np.mean(T0 <= c)), (shifted, np.mean(T1 <= c))]:
-            assert abs(exact - mc) < 5 * math.sqrt(mc * (1 - mc) / n) + 1e-6
-        fast = cm.exp2_l2_levelset_masses(k, d, r, c, method="fast")
-        assert fast[1] == pytest.approx(outside, rel=1e-9, abs=1e-15)
-
-
-def test_exp2_levelset_radius_monte_carlo_end_to_end():
-    """At the certified radius R, the NP set of mass p (empirical quantile of T) keeps shifted mass ~ 1/2."""
-    k, d, p = 1.5, 3, 0.9
-    R = cm.exp2_l2_levelset_radius(k, d, p)
-    rng = np.random.default_rng(RNG_SEED)
-    n = 400_000
-    rho = rng.gamma(d / k, size=n) ** (1.0 / k)
-    w = rng.standard_normal((n, d))
-    eps = rho[:, None] * w / np.linalg.norm(w, axis=1, keepdims=True)
-    delta = np.zeros(d)
-    delta[0] = R
-    T = lambda y: np.linalg.norm(y, axis=1) ** k - np.linalg.norm(y - delta, axis=1) ** k  # noqa: E731
-    c_p = np.quantile(T(eps), p)
-    shifted = np.mean(T(eps + delta) <= c_p)
-    assert abs(shifted - 0.5) < 5 * math.sqrt(0.25 / n) + 2e-3
-
-
-@pytest.mark.parametrize("d", [2, 10, 64, 3072])
-def test_exp2_k1_levelset_dominates_the_differential_closed_form(d):
-    for p in [0.6, 0.99, 1 - 1e-7]:
-        assert cm.exp2_l2_levelset_radius(1.0, d, p) >= float(cm.exp2_l2_radius_k1(d, p)) * (1 - 1e-9)
-
-
-@pytest.mark.parametrize("k,d", [(0.5, 2), (1.0, 3), (4.0, 10), (0.3, 64)])
-def test_exp2_levelset_monotone_in_p_and_worst_case_monotone_in_r(k, d):
-    radii = [cm.exp2_l2_levelset_radius(k, d, p) for p in [0.51, 0.7, 0.9, 0.999]]
-    assert np.all(np.diff(radii) > 0)
-    # the worst-case shifted probability of the NP set of mass p falls as r grows (so certifying r
-    # certifies the whole ball)
-    ls = cm._Exp2LevelSet(k, d)
-    for p in (0.7, 0.999):
-        rs = np.linspace(0.02, 1.5, 25) * radii[-1]
-        worst = [ls.tail_fast(r, -ls.tail_root(r, 1 - p)) for r in rs]
-        assert np.all(np.diff(worst) <= 1e-12)
-
-
-def test_exp2_levelset_table_agrees_with_radius():
-    d = 5
-    r_grid = np.array([0.2, 0.8, 2.0])
-    p_needed = cm.exp2_l2_levelset_table(2.0, d, r_grid)
-    exact = special.ndtr(math.sqrt(2) * r_grid)
-    assert np.all(p_needed >= exact) and np.all(p_needed - exact < 1e-9)
-    p_needed = cm.exp2_l2_levelset_table(1.0, d, r_grid)
-    for r, pn in zip(r_grid, p_needed):
-        assert cm.exp2_l2_levelset_radius(1.0, d, min(pn + 1e-9, 1 - 1e-12)) == pytest.approx(r, rel=1e-6)
-
-
-def test_levelset_argument_errors():
-    with pytest.raises(ValueError):
-        cm.exp2_l2_levelset_radius(1.0, 1, 0.7)
-    with pytest.raises(ValueError):
-        cm.exp2_l2_levelset_radius(1.0, 5, 0.5)
-    with pytest.raises(ValueError):
-        cm.exp2_l2_levelset_radius(0.0, 5, 0.7)
-
-
-# ------------------------------------------------------------------------------------------------------
-# (f) the Exp2 differential method (k not in {1, 2}): growth-function nodes and concave tangent radii
-# ------------------------------------------------------------------------------------------------------
 def test_concave_tangent_radii_are_a_tight_lower_bound():
     """G ~ N(0, 1): u = P(G > tau), Phi = pdf(tau), and the exact radius is tau itself."""
     tau = np.linspace(0.0, 5.5, 300)
-    radii = cm.concave_tangent_radii(stats.norm.sf(tau), stats.norm.pdf(tau), tau)
+    radii = differential.concave_tangent_radii(stats.norm.sf(tau), stats.norm.pdf(tau), tau)
     assert radii[0] == 0
     assert np.all(radii[1:] <= tau[1:]) and np.all(radii[1:] >= tau[1:] * (1 - 1e-4))
 
@@ -414,25 +244,161 @@ def test_concave_tangent_radii_are_a_tight_lower_bound():
 def test_exp2_growth_nodes_k2_are_the_gaussian(d):
     """Exp2(k = 2) is N(0, I/2): G = 2 eps_1 ~ N(0, 2), so u = sf(tau / sqrt 2), Phi = sqrt 2 pdf(tau / sqrt 2)."""
     tau = np.array([0.0, 0.3, 1.0, 4.0, 9.0])
-    u, phi, u_err, phi_err = cm.exp2_l2_growth_nodes(2.0, d, tau)
+    u, phi, u_err, phi_err = differential.exp2_l2_growth_nodes(2.0, d, tau)
     np.testing.assert_allclose(u, stats.norm.sf(tau / np.sqrt(2)), rtol=1e-9)
     np.testing.assert_allclose(phi, np.sqrt(2) * stats.norm.pdf(tau / np.sqrt(2)), rtol=1e-9)
     assert np.all(u_err < 1e-12) and np.all(phi_err < 1e-12)
     # Phi(1/2) agrees with the linear bound's closed form (p - 1/2) / Phi(1/2)
     for k in (0.5, 4.0):
-        _, phi_half, _, _ = cm.exp2_l2_growth_nodes(k, d, [0.0])
-        assert phi_half[0] == pytest.approx(0.1 / cm.exp2_l2_linear_radius(k, d, 0.6), rel=1e-9)
+        _, phi_half, _, _ = differential.exp2_l2_growth_nodes(k, d, [0.0])
+        assert phi_half[0] == pytest.approx(0.1 / closed_forms.exp2_l2_linear_radius(k, d, 0.6), rel=1e-9)
 
 
-@pytest.mark.slow  # level-set tables: ~10 s each
-@pytest.mark.parametrize("k,d", [(0.5, 10), (4.0, 64)])
-def test_exp2_differential_table_below_the_level_set(k, d):
-    table = tables.compute_table("exp2", "l2", d, k, "differential", progress=False)
-    assert table.header["method"] == "differential" and table.phi is not None
-    for p in (0.5001, 0.6, 0.9, 0.999, 1 - 1e-6):
-        ours = float(table.lookup(p))
-        levelset = cm.exp2_l2_levelset_radius(k, d, p)
-        assert 0 < ours <= levelset * (1 + 3e-9)  # the level-set radius backs off 1e-9 below its root
-        assert ours >= cm.exp2_l2_linear_radius(k, d, p) * (1 - 1e-9)  # Phi <= Phi(1/2)
-        if d >= 64:  # the differential method loses little at larger d (21% at d = 10, k = 0.5, high p)
-            assert ours >= 0.99 * levelset
+SOUND = 1e-12  # never above the oracle (relative, the oracle's own accuracy is far better)
+
+
+TIGHT = 1e-3  # within 0.1% of the oracle
+
+
+P_VALUES = [0.5001, 0.6, 0.9, 0.99, 0.9999]
+
+
+GRID = tables.computed_probability_grid()
+
+
+GRID_POINTS = [GRID[5], GRID[1000], GRID[-1]]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _oracle_precision():
+    """This module's oracles run at 20 digits whatever another module set globally (tests/mpmath_oracle.py
+    sets 40 at import, which made the nested quadratures here many times slower)."""
+    with mpmath.workdps(PRECISION_DIGITS):
+        yield
+
+
+def assert_sound_and_tight(ours, oracle, label):
+    ours, oracle = float(ours), float(oracle)
+    assert ours <= oracle * (1 + SOUND), f"{label}: {ours!r} above the oracle {oracle!r}"
+    assert ours >= oracle * (1 - TIGHT), f"{label}: {ours!r} more than 0.1% below the oracle {oracle!r}"
+
+
+def _normalised(density, lo=0, hi=mpmath.inf):
+    total = mpmath.quad(density, [lo, 1, hi])
+    return lambda r: density(r) / total
+
+
+def _root(f, lo, hi):
+    """The root of an increasing f on (lo, hi), by bisection to 1e-18 relative (robust, if slow)."""
+    lo, hi = mpmath.mpf(lo), mpmath.mpf(hi)
+    while hi - lo > mpmath.mpf(10) ** -18 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _decreasing_sign_oracle(f_m, g, p):
+    """R(p) = int_{t_p}^inf f_m(t) / int_0^t g f_m dt, F_m(t_p) = 2(1 - p) (see the module docstring)."""
+    p = mpmath.mpf(p)
+
+    def cdf(t):
+        return mpmath.quad(f_m, [0, t])
+
+    hi = mpmath.mpf(1)
+    while cdf(hi) < 2 * (1 - p):
+        hi *= 2
+    t_p = _root(lambda t: cdf(t) - 2 * (1 - p), 0, hi)
+
+    def inner(t):
+        return mpmath.quad(lambda r: g(r) * f_m(r), [0, t])
+
+    return mpmath.quad(lambda t: f_m(t) / inner(t), [t_p, 2 * t_p + 1, mpmath.inf])
+
+
+
+@pytest.mark.slow  # nested mpmath quadratures: ~10-30 s
+def test_powinf_linf_table():
+    a, d = 9.0, 5
+    f_r = _normalised(lambda r: r ** (d - 1) * (1 + r) ** (-a))
+    for p in GRID_POINTS:
+        oracle = _decreasing_sign_oracle(f_r, lambda r: a / (1 + r), p)
+        ours = tables.computed_table("powinf_linf", (a, d)).lookup(p)
+        assert_sound_and_tight(ours, oracle, f"powinf linf p={p}")
+
+
+@pytest.mark.slow  # nested mpmath quadratures: ~10-30 s
+def test_expinf_j_linf_table():
+    k, j, d = 0.5, 1.5, 4
+    f_r = _normalised(lambda r: r ** (d - 1 - j) * mpmath.exp(-(r**k)))
+    for p in GRID_POINTS:
+        oracle = _decreasing_sign_oracle(f_r, lambda r: j / r + k * r ** (k - 1), p)
+        ours = tables.computed_table("expinf_j_linf", (k, j, d)).lookup(p)
+        assert_sound_and_tight(ours, oracle, f"expinf j linf p={p}")
+
+
+@pytest.mark.slow  # nested mpmath quadratures: ~10-30 s
+@pytest.mark.parametrize("q", [0.3, 0.5])
+def test_expp_l1_below_one(q):
+    # m = |e|^q (the oracle's integral is invariant under increasing reparametrisations of m; this one keeps
+    # mpmath's quadrature off |e|'s very long tail): |e| = m^(1/q) has density ~ exp(-|e|^q), so m has density
+    # ~ m^(1/q - 1) exp(-m), and g = q |e|^(q - 1) = q m^(1 - 1/q)
+    f_m = _normalised(lambda m: m ** (1 / q - 1) * mpmath.exp(-m))
+    for p in GRID_POINTS:
+        oracle = _decreasing_sign_oracle(f_m, lambda m: q * m ** (1 - 1 / q), p)
+        if q == 0.5:
+            assert_sound_and_tight(closed_forms.expp_l1_radius_p_half(p), oracle, f"expp 1/2 closed form p={p}")
+        assert_sound_and_tight(tables.computed_table("expp_l1", (q,)).lookup(p), oracle, f"expp {q} table p={p}")
+
+
+def test_expinf_two_sided_small_j_is_the_j_free_differential_radius():
+    for p in (0.6, 0.9, 0.999):
+        exact = differential.differential_radius(differential.phi_expinf_linf(2.0, 50), p)[0]
+        ours = tables.computed_table("expinf_two_sided_linf", (2.0, 1e-6, 50)).lookup(p)
+        assert_sound_and_tight(ours, exact, f"j -> 0, p={p}")
+
+
+def _expinf_two_sided_oracle(k, j, d, p):
+    """Independent mpmath evaluation: along the level c > g* = min g, the top set {r < r1(c)} u {r > r2(c)} has
+    mass m(c) and E[g; set] = E(c) (quadratures of the radius density f ~ r^(d-1-j) exp(-r^k)); u = m/2,
+    Phi = E/2, so R(p) = int du / Phi = int -m'(c) / E(c) dc with -m'(c) = f(r1)/|g'(r1)| + f(r2)/|g'(r2)| and
+    m(c_p) = 2(1 - p). Parametrised by r2 = r* + s (c = g(r2), dc = g'(r2) ds), which keeps full precision
+    near c = g*: R = int_0^{s_p} (f(r1) g'(r2)/|g'(r1)| + f(r2)) / E ds."""
+    k, j, d, p = (mpmath.mpf(v) for v in (k, j, d, p))
+    f = _normalised(lambda r: r ** (d - 1 - j) * mpmath.exp(-(r**k)))
+
+    def g(r):
+        return j / r + k * r ** (k - 1)
+
+    def g_prime(r):
+        return -j / r**2 + k * (k - 1) * r ** (k - 2)
+
+    r_star = (j / (k * (k - 1))) ** (1 / k)
+
+    def left_end(r2):
+        c = g(r2)
+        return _root(lambda r: c - g(r), mpmath.mpf(10) ** -30, r_star)
+
+    def mass(r2):
+        return mpmath.quad(f, [0, left_end(r2)]) + mpmath.quad(f, [r2, 2 * r2, mpmath.inf])
+
+    def integrand(s):
+        r2 = r_star + s
+        r1 = left_end(r2)
+        expected = mpmath.quad(lambda r: g(r) * f(r), [0, r1]) + mpmath.quad(lambda r: g(r) * f(r), [r2, mpmath.inf])
+        return (f(r1) * g_prime(r2) / abs(g_prime(r1)) + f(r2)) / expected
+
+    hi = r_star + 1
+    while mass(hi) > 2 * (1 - p):
+        hi += 1
+    r2_p = _root(lambda r2: 2 * (1 - p) - mass(r2), r_star, hi)  # mass decreases in r2
+    return mpmath.quad(integrand, [0, (r2_p - r_star) / 2, r2_p - r_star])
+
+
+@pytest.mark.slow  # nested mpmath quadratures and roots: ~1 min
+def test_expinf_two_sided_against_an_independent_oracle():
+    k, j, d = 2.0, 1.5, 4
+    grid = differential.expinf_two_sided_linf_table(k, j, d)[0]
+    for p in (grid[np.searchsorted(grid, 0.7)], grid[np.searchsorted(grid, 0.99)]):
+        oracle = _expinf_two_sided_oracle(k, j, d, p)
+        ours = tables.computed_table("expinf_two_sided_linf", (k, j, d)).lookup(p)
+        assert_sound_and_tight(ours, oracle, f"two-sided p={p}")

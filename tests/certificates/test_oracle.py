@@ -9,8 +9,8 @@ import pytest
 from support.mpmath_oracle import exact
 
 import rsmooth_ext as rs
-from rsmooth_ext.certificates import differential as cm
 from rsmooth_ext.certificates import tables
+from rsmooth_ext.certificates.levelset import exp2_l2_levelset_radius
 
 mpmath = pytest.importorskip("mpmath")
 hypothesis = pytest.importorskip("hypothesis")
@@ -95,6 +95,7 @@ def test_radial_families_k1_never_above_and_tight(family, adversary, p, d, lam):
     check(noise, adversary, p, d)
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @settings(max_examples=24, **SETTINGS)
 @given(family=st.sampled_from(["expinf", "exp1"]), adversary=st.sampled_from(["l1", "linf"]),
        p=probabilities, d=st.sampled_from((784, 3072)), k=st.sampled_from([0.5, 2.0, 4.0]),
@@ -112,6 +113,7 @@ def test_laplace_linf_table_never_above_and_tight(p, d, lam, adversary):
     check(rs.Laplace(lambd=lam), adversary, p, d)
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 @settings(max_examples=16, **SETTINGS)
 @given(p=probabilities, d=st.sampled_from((3072, 150528)), lam=st.sampled_from(LAMBDAS))
 def test_exp2_k1_and_k2_never_above_and_tight(p, d, lam):
@@ -177,12 +179,13 @@ def test_exp2_k1_level_set_where_it_ships():
     noise = rs.Exp2(dim=784, k=1.0, lambd=1.0)
     for p in (0.9, 0.999, 1 - 1e-6):
         ours = noise.certify(p)
-        levelset = cm.exp2_l2_levelset_radius(1.0, 784, p)
+        levelset = exp2_l2_levelset_radius(1.0, 784, p)
         assert ours <= levelset * (1 + 3e-9)  # exp2_l2_levelset_radius backs off 1e-9 below its root
         assert ours >= (1 - TIGHTNESS) * levelset
         assert ours >= float(exact(noise, "l2", p, 784)) * (1 - 2e-10)  # the differential value, less its margin
 
 
+@pytest.mark.slow  # more than 3 s on a 2-core machine
 def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
     """Exp2(k not in {1, 2}): below the quad-verified level-set radius everywhere; near p = 1/2 (below the
     level-set grid) the linear differential bound (p - 1/2) / Phi(1/2) is tight."""
@@ -190,7 +193,7 @@ def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
     noise = rs.Exp2(dim=64, k=4.0, lambd=1.3)
     for p in (0.5 + 1e-9, 0.5 + 1e-6, 0.5001, 0.51, 0.8, 0.999, 1 - 1e-7):
         ours = noise.certify(p)
-        levelset = 1.3 * cm.exp2_l2_levelset_radius(4.0, 64, p)
+        levelset = 1.3 * exp2_l2_levelset_radius(4.0, 64, p)
         # exp2_l2_levelset_radius backs off below its root until quad verifies it: 1e-9 relative, but up to
         # 1e-4 at p = 1/2 + 1e-9, where it cannot referee the linear bound (a differential-method radius,
         # below the exact one by the theory) more finely than that

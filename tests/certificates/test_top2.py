@@ -8,8 +8,9 @@ from scipy import optimize, stats
 from support import FALSE_ALARM
 
 import rsmooth_ext as rs
-from rsmooth_ext.certificates.top2 import certify_top2, top2_bounds
+from rsmooth_ext.certificates.top2 import certify_top2
 from rsmooth_ext.cli import build_parser
+from rsmooth_ext.stats import top2_bounds
 
 
 def test_bounds_hold_simultaneously_for_all_other_classes():
