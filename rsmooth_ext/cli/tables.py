@@ -22,7 +22,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("tables", help="list, show or build the certificate tables (shipped, cached, computed)",
                        description=f"Radius tables of the certificates without a closed form ({pairs}).",
                        formatter_class=formatter)
-    commands = p.add_subparsers(dest="tables_command", required=True, metavar="{list,show,build}")
+    commands = p.add_subparsers(dest="tables_command", required=True, metavar="{list,show,build}",
+                                help="list: shipped and cached tables; show: one table; build: compute tables")
     commands.add_parser("list", help="the shipped and cached tables with their key header fields, and the cache "
                                      "directory", formatter_class=formatter)
     show = commands.add_parser("show", help="a table's header and its radius at a few p (computed and cached if "

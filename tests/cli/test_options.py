@@ -8,7 +8,7 @@ from rsmooth_ext.cli import build_parser
 from rsmooth_ext.cli.options import COHEN_N
 
 # --noise comes from noise_options.py, whose help lists the families; its choices are in the usage line meanwhile
-HELP_FROM_NOISE_OPTIONS = {"--noise"}
+HELP_FROM_NOISE_OPTIONS: set[str] = set()
 
 
 def subparsers(parser):
