@@ -129,7 +129,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     ``top2=True``: p_lower (at level alpha/2) and ``p_upper_others``, a simultaneous upper bound on the
     probability of every other class (Bonferroni over the K - 1 others at alpha / (2 (K - 1))), hold together
     with probability >= 1 - alpha; the input is certified when p_lower > p_upper_others, with the pA/pB
-    radius where the theory gives one (``rsmooth_ext.top2``; e.g. Cohen et al.'s Theorem 1 for Gaussian/l2).
+    radius where the theory gives one (``rsmooth_ext.certificates.top2``; e.g. Cohen et al.'s Theorem 1 in l2).
 
     ``autocast`` and ``compile``: see ``sample_counts``."""
     if not isinstance(top2, bool):

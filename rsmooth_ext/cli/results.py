@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cache import atomic_write
+from ..noises import NOISES
 from . import statistics
 
 CONFIG_PREFIX = "# rsmooth "
@@ -203,8 +204,10 @@ def run_label(config: dict) -> str:
     """A run's name in tables and plots: its noise and level, e.g. 'gaussian sigma=0.25'."""
     noise = config.get("noise", "?")
     level = f"sigma={config['sigma']:g}" if config.get("sigma") is not None else f"lambd={config.get('lambd')}"
-    if noise == "masking":
-        level = f"keep={config.get('keep')}"
+    spec = NOISES.get(noise)
+    if spec is not None and not spec.scaled:  # no lambda or sigma: name it by its first parameter
+        name = spec.parameters[0].name
+        level = f"{name}={config.get(name)}"
     return f"{noise} {level}"
 
 

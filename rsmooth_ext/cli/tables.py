@@ -9,6 +9,7 @@ import os
 
 from ..cache import cache_dir
 from ..certificates import tables
+from ..noises import NOISES
 from .errors import CliError
 
 SHOW_PROBABILITIES = (0.6, 0.9, 0.99, 0.999, 0.99993, 1 - 1e-6)
@@ -44,7 +45,7 @@ def _add_table_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
                    help="noise family: " + ", ".join(sorted({f for f, _ in tables.TABLE_PAIRS})))
     p.add_argument("adversary", nargs=nargs, default=None, help="adversary norm: l1, l2 or linf")
     p.add_argument("d", nargs=nargs, type=int, default=None, help="elements per input")
-    p.add_argument("--k", type=float, default=None, help="the family's shape parameter k (not for laplace)")
+    p.add_argument("--k", type=float, default=None, help="the family's shape parameter k (families that take one)")
 
 
 def run(args, log) -> int:
@@ -80,9 +81,10 @@ def _check_d(d: int) -> int:
 
 
 def _k(args) -> float | None:
-    if args.family == "laplace":
+    spec = NOISES.get(args.family)
+    if spec is not None and not any(param.name == "k" for param in spec.parameters):
         if args.k is not None:
-            raise CliError(f"tables: laplace has no shape parameter, got --k {args.k:g}")
+            raise CliError(f"tables: {args.family} has no shape parameter, got --k {args.k:g}")
         return None
     if args.k is None:
         raise CliError(f"tables: {args.family} needs --k (its shape parameter)")

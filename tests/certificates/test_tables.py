@@ -234,4 +234,4 @@ def test_tables_command_errors():
     with pytest.raises(CliError, match="together, or none"):
         _run_tables(["tables", "build", "laplace"], [])
     with pytest.raises(ValueError, match="no radius table for gaussian/l2"):
-        _run_tables(["tables", "show", "gaussian", "l2", "8", "--k", "1"], [])
+        _run_tables(["tables", "show", "gaussian", "l2", "8"], [])
