@@ -100,7 +100,7 @@ def test_pytest_command_selects_the_cuda_tests():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary_line = [line for line in proc.stdout.splitlines() if "collected" in line][-1]
     selected = int(summary_line.split("/")[0].split()[0])
-    assert selected >= 20  # tests/test_cuda.py and every DEVICES-parametrized test's CUDA instance
+    assert selected >= 20  # tests/ops/test_cuda.py and every DEVICES-parametrized test's CUDA instance
 
 
 def test_summary_pieces(tmp_path):

@@ -48,7 +48,7 @@ def record_ulp(family: str, dtype: torch.dtype, ulp: int) -> None:
 
 
 def case(shape, family_index):
-    """The conftest spec of index ``family_index`` for inputs of ``shape``, its label, an input batch and the
+    """The tests.support spec of index ``family_index`` for inputs of ``shape``, its label, an input batch and the
     number of samples (fewer at ImageNet size)."""
     dim = 1
     for s in shape[1:]:

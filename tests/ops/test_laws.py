@@ -1,6 +1,6 @@
 """The fused kernels against the exact laws (scipy.stats) and against the pure-PyTorch reference path.
 
-Fixed seeds; each check's threshold is set for a false-alarm rate of FALSE_ALARM (see conftest)."""
+Fixed seeds; each check's threshold is set for a false-alarm rate of FALSE_ALARM (see tests/support)."""
 
 import math
 

@@ -1,5 +1,5 @@
 """An independent high-precision oracle for the certified radii: every direct certificate of
-rsmooth_ext.radii evaluated with mpmath (40 digits) from its defining expression, by code that shares
+rsmooth_ext.certificates evaluated with mpmath (40 digits) from its defining expression, by code that shares
 nothing with the library's float evaluation (its own root finding, its own quadrature, its own binomial
 sums). ``exact(noise, adversary, p, d)`` is the max over the direct certificate and every norm conversion,
 which is what ``noise.certify`` must approach from below.
