@@ -22,9 +22,8 @@ from rsmooth_ext.reference import philox4x32_10_numpy
 
 pytestmark = requires_cuda
 
-IID = ("gaussian", "laplace", "uniform", "lomax", "masking", "expp")
-IID_INDICES = [i for i, n in enumerate(all_noises(16)) if n.family in IID]
-RADIAL_INDICES = [i for i, n in enumerate(all_noises(16)) if n.family not in IID]
+IID_INDICES = [i for i, n in enumerate(all_noises(16)) if not n.radial]
+RADIAL_INDICES = [i for i, n in enumerate(all_noises(16)) if n.radial]
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
