@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from . import _C  # noqa: F401
+from . import _autograd  # noqa: F401  (registers the ops, their fake kernels and perturb's gradient)
 from ._checks import check_int
 from .noises import NOISES, Noise
 from .seeding import resolve_seed
