@@ -44,9 +44,10 @@ certificate. p = 1 is Laplace's -log(2(1 - p)); p = 2 is the Gaussian's. For p =
 u = (1 - (1 + s) e^-s)/2, Phi = (1 - e^-s)/4, and R(p) = 2 integral_{s0}^inf s / (e^s - 1) ds.
 
 Top-2 forms (:mod:`.top2`): Gaussian / l2: sigma/2 (Phi^-1(p_A) - Phi^-1(p_B)) (Cohen et al. 2019, Theorem 1);
-Exp2(k = 2) / l2 the same with sigma = lambda / sqrt(2); Laplace / l1: max(lambda/2 log(p_A / p_B),
--lambda log(1 - p_A + p_B)) (Teng et al. 2020, Theorem 1). The Uniform, UniformBall and Masking certificates
-are total-variation certificates ("TV(delta) < p - 1/2"), marked so for the top-2 engine.
+Exp2(k = 2, j = 0) / l2 the same with sigma = lambda / sqrt(2) (not for j > 0: that noise is not a Gaussian);
+Laplace / l1: max(lambda/2 log(p_A / p_B), -lambda log(1 - p_A + p_B)) (Teng et al. 2020, Theorem 1). The
+Uniform, UniformBall and Masking certificates are total-variation certificates ("TV(delta) < p - 1/2"), marked
+so for the top-2 engine.
 """
 
 from __future__ import annotations
@@ -385,17 +386,17 @@ def expp_l1_p_half(noise, p, d):
 # ---- top-2 forms (noise, p_a, p_b, d) ---------------------------------------------------------------------
 
 
-@top2_certificate("gaussian", "l2")
+@top2_certificate("gaussian", "l2", parameters={})
 def gaussian_l2_top2(noise, p_a, p_b, d):
     return noise.lambd / 2.0 * (special.ndtri(p_a) - special.ndtri(p_b))
 
 
-@top2_certificate("exp2", "l2", when=lambda noise: noise.k == 2.0)
+@top2_certificate("exp2", "l2", parameters={"k": 2.0, "j": 0.0})
 def exp2_l2_k2_top2(noise, p_a, p_b, d):
     return noise.lambd / (2.0 * np.sqrt(2.0)) * (special.ndtri(p_a) - special.ndtri(p_b))
 
 
-@top2_certificate("laplace", "l1")
+@top2_certificate("laplace", "l1", parameters={})
 def laplace_l1_top2(noise, p_a, p_b, d):
     with np.errstate(divide="ignore"):
         ratio = 0.5 * (np.log(p_a) - np.log(p_b))

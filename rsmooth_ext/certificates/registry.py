@@ -14,7 +14,10 @@ parameters one applies; a certificate may also return None where it does not app
 :mod:`rsmooth_ext.certificates.top2`.
 
 Top-2 formulas (``(noise, p_a, p_b, d) -> radius``) are declared with :func:`top2_certificate` beside their
-single-bound counterparts.
+single-bound counterparts, with the exact parameter values they are derived for (``parameters``): a form
+applies only to a spec whose every shape parameter (all but the input size ``dim`` and the scale) is declared
+and equal, so a family parameter the derivation did not consider (Exp2's ``j``, or one added later) makes the
+top-2 engine fall back to the single-bound certificate at p_A instead of using a form derived for other noise.
 
 The method modules declare their certificates when imported; the package's ``__init__`` imports all of them,
 so the registry is complete before any certificate is asked for.
@@ -64,12 +67,24 @@ def certificate(family: str, adversary: str, *, needs_dim: bool, when: Predicate
     return register
 
 
-def top2_certificate(family: str, adversary: str, *, when: Predicate | None = None
+def shape_parameters(noise) -> dict[str, float]:
+    """The spec's shape parameters: every declared parameter but the input size (``dim``); the scale is not one."""
+    return {p.name: float(getattr(noise, p.name)) for p in type(noise).parameters if not p.from_input}
+
+
+def exactly(parameters: dict[str, float]) -> Predicate:
+    """The predicate "the spec's shape parameters are exactly ``parameters``" (no more, no fewer, equal values)."""
+    expected = {name: float(value) for name, value in parameters.items()}
+    return lambda noise: shape_parameters(noise) == expected
+
+
+def top2_certificate(family: str, adversary: str, *, parameters: dict[str, float]
                      ) -> Callable[[RadiusFunction], RadiusFunction]:
-    """Decorator: register the decorated ``(noise, p_a, p_b, d) -> radius`` as a top-2 form of (family, adversary)."""
+    """Decorator: register the decorated ``(noise, p_a, p_b, d) -> radius`` as a top-2 form of (family, adversary),
+    derived for the spec whose shape parameters are exactly ``parameters`` (see :func:`exactly`)."""
 
     def register(function: RadiusFunction) -> RadiusFunction:
-        entry = Certificate(family, adversary, function, False, when)
+        entry = Certificate(family, adversary, function, False, exactly(parameters))
         _TOP2.setdefault(family, {}).setdefault(adversary, []).append(entry)
         return function
 

@@ -4,7 +4,8 @@ certificates"). The bounds themselves come from :func:`rsmooth_ext.stats.top2_bo
 
 The smoothed classifier keeps predicting A at x + delta while the worst-case probability of A there exceeds the
 best-case probability of every other class. The pA/pB forms are registered beside their single-bound
-counterparts (:func:`.registry.top2_certificate`); besides those, every total-variation certificate
+counterparts (:func:`.registry.top2_certificate`), each for the exact shape parameters it is derived for
+(Gaussian; Laplace; Exp2 with k = 2 and j = 0 only); besides those, every total-variation certificate
 ("TV(delta) < p - 1/2", marked ``total_variation`` in the registry) has a generic form: a shift delta moves at
 most TV(delta) of any class's mass, so A stays on top while TV(delta) < (p_A - p_B) / 2, i.e. its pA/pB radius
 is the single-bound radius at p = 1/2 + (p_A - p_B) / 2 (>= p_A since p_B <= 1 - p_A).

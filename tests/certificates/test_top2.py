@@ -110,3 +110,16 @@ def test_top2_argument_errors():
     model = ThreeWay(0.5)
     with pytest.raises(TypeError, match="top2 must be a bool"):
         rs.certify(model, torch.zeros(2, 2), rs.Gaussian(sigma=1.0), 10, 10, 0.1, top2="yes")
+
+
+def test_top2_forms_apply_only_to_the_noise_they_are_derived_for():
+    """A pA/pB form is used only where every shape parameter matches its derivation: Exp2(k=2, j>0) is not a
+    Gaussian, so it falls back to the single-bound radius at p_A (p_B = 1 - p_A adds nothing)."""
+    from rsmooth_ext.certificates import registry
+    assert [c.radius.__name__ for c in registry.top2_forms(rs.Exp2(k=2.0, dim=4, lambd=1.0), "l2")] == [
+        "exp2_l2_k2_top2"]
+    for noise in (rs.Exp2(k=2.0, j=1.0, dim=4, lambd=1.0), rs.Exp2(k=1.0, dim=4, lambd=1.0)):
+        assert registry.top2_forms(noise, "l2") == []
+    n = rs.Exp2(k=2.0, j=1.0, dim=2, lambd=1.0)
+    single = n.certify(0.7, "l2")
+    assert certify_top2(n, np.array([0.7]), np.array([0.3]), "l2")[0] == pytest.approx(single, rel=1e-12)
