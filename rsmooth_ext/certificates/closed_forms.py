@@ -65,6 +65,7 @@ from .registry import certificate, top2_certificate
 # closed forms are evaluated in float64 with a few ulp of error: lowered by this relative margin so that the
 # returned radius is never above the exact one
 _SAFETY = 1.0 - 1e-12
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def _no_j(noise) -> bool:
@@ -231,6 +232,66 @@ def expp_l1_radius_p_half(p):
     return 2.0 * (dilog - s0 * np.log(-np.expm1(-s0))) * _SAFETY
 
 
+# ndtri's relative error bound used by :func:`normal_quantile_gap` (Cephes' ndtri is within a few ulp; the
+# oracle tests check the gap against mpmath down to p_A - p_B = 1e-15 and 1 - p = 1e-16)
+NDTRI_RTOL = 32.0 * _EPS
+
+
+def normal_quantile_gap(p_a, p_b):
+    """A lower bound on Phi^-1(p_a) - Phi^-1(p_b) (0 <= p_b < p_a <= 1, float64 arrays), accurate however small
+    the gap: the max of two sound bounds.
+
+    * the difference of the two quantiles less its absolute error, NDTRI_RTOL (|z_a| + |z_b|): tight when the gap
+      is large against that error, useless when p_a and p_b nearly meet (the difference then cancels);
+    * the mean-value bound: Phi^-1(p_a) - Phi^-1(p_b) is the integral of 1 / phi(Phi^-1(p)) over [p_b, p_a],
+      at least (p_a - p_b) / max phi there; phi(Phi^-1(p)) peaks at p = 1/2, so the max is at the end nearest
+      1/2 (1 / sqrt(2 pi) if the interval contains it). p_a - p_b and the endpoint's quantile are evaluated
+      without cancellation (the quantile at an exact input), and the density is rounded up by its error bound;
+      the relative loss, ~ (p_a - p_b) |z| / phi(z), is below 1e-7 wherever the first bound is worse.
+    """
+    p_a = np.asarray(p_a, dtype=np.float64)
+    p_b = np.asarray(p_b, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        z_a, z_b = special.ndtri(p_a), special.ndtri(p_b)
+        infinite = np.isinf(z_a) | np.isinf(z_b)
+        error = NDTRI_RTOL * (np.abs(z_a) + np.abs(z_b)) + 2.0 * _EPS * np.abs(z_a - z_b)
+        direct = np.where(infinite, z_a - z_b, z_a - z_b - error)
+        # the end nearest 1/2: z_b if p_b >= 1/2, z_a if p_a <= 1/2, else 0 (the interval holds 1/2)
+        z_near = np.where(p_b >= 0.5, z_b, np.where(p_a <= 0.5, z_a, 0.0))
+        # exp(-z^2/2) with z's relative error NDTRI_RTOL moves by NDTRI_RTOL z^2 (relative); exp, the product
+        # and the quotient add a few ulp
+        density_up = np.exp(-0.5 * z_near * z_near) * (1.0 + 2.0 * NDTRI_RTOL * z_near * z_near + 8.0 * _EPS)
+        gap = (p_a - p_b) * (1.0 - _EPS)  # one rounding (exact where Sterbenz applies)
+        mean_value = np.where(np.isfinite(z_near), gap * math.sqrt(2.0 * math.pi) / density_up, 0.0)
+    return np.maximum(np.maximum(direct, mean_value), 0.0)
+
+
+def laplace_l1_top2_radius(p_a, p_b):
+    """Teng et al.'s (2020, Theorem 1) top-2 l1 radius of Laplace(0, 1), max(log(p_a / p_b) / 2,
+    -log(1 - p_a + p_b)) (0 <= p_b < p_a <= 1), evaluated without cancellation:
+
+    * log(p_a / p_b) = log1p((p_a - p_b) / p_b): the difference is rounded once (exact where Sterbenz applies),
+      and log1p is well conditioned in its argument's relative error (x / ((1 + x) log1p(x)) <= 1), so the result
+      is within a few ulp however close p_a and p_b are (log p_a - log p_b cancels);
+    * -log(1 - g), g = p_a - p_b: -log1p(-g) for g <= 1/2 (condition number <= 3), else -log((1 - p_a) + p_b)
+      (1 - p_a is exact for p_a >= 1/2 and the sum is rounded once; the condition number 1 / |log s| <= 1.5).
+
+    The few ulp left are covered by the margin every route applies (:mod:`.margins`). p_b = 0 gives inf."""
+    p_a = np.asarray(p_a, dtype=np.float64)
+    p_b = np.asarray(p_b, dtype=np.float64)
+    g = p_a - p_b
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ratio = np.log1p(g / p_b)
+        # a subnormal p_b can overflow the quotient: there the logs are huge and their difference has no
+        # cancellation (absolute error a few ulp of the larger)
+        tiny = p_b < 1e-300
+        logs = np.log(p_a) - np.log(p_b)
+        ratio = np.where(tiny, logs - 8.0 * _EPS * (np.abs(np.log(p_a)) + np.abs(np.log(p_b))), ratio)
+        ratio = np.where(p_b == 0.0, np.inf, ratio)
+        complement = np.where(g <= 0.5, -np.log1p(-g), -np.log((1.0 - p_a) + p_b))
+    return np.maximum(np.maximum(0.5 * ratio, complement), 0.0)
+
+
 def masking_l0_union_bound(keep: float, p) -> np.ndarray:
     """The looser l0 certificate of Masking by the union bound: the largest integer R with p > 1/2 + R * keep
     (the exact certificate, used by ``certify``, is at least this)."""
@@ -388,16 +449,14 @@ def expp_l1_p_half(noise, p, d):
 
 @top2_certificate("gaussian", "l2", parameters={})
 def gaussian_l2_top2(noise, p_a, p_b, d):
-    return noise.lambd / 2.0 * (special.ndtri(p_a) - special.ndtri(p_b))
+    return noise.lambd / 2.0 * normal_quantile_gap(p_a, p_b)
 
 
 @top2_certificate("exp2", "l2", parameters={"k": 2.0, "j": 0.0})
 def exp2_l2_k2_top2(noise, p_a, p_b, d):
-    return noise.lambd / (2.0 * np.sqrt(2.0)) * (special.ndtri(p_a) - special.ndtri(p_b))
+    return noise.lambd / (2.0 * np.sqrt(2.0)) * normal_quantile_gap(p_a, p_b)
 
 
 @top2_certificate("laplace", "l1", parameters={})
 def laplace_l1_top2(noise, p_a, p_b, d):
-    with np.errstate(divide="ignore"):
-        ratio = 0.5 * (np.log(p_a) - np.log(p_b))
-    return noise.lambd * np.maximum(ratio, -np.log1p(-(p_a - p_b)))
+    return noise.lambd * laplace_l1_top2_radius(p_a, p_b)

@@ -77,6 +77,32 @@ def masking_l0(p, keep):
     return r
 
 
+# ---- top-2 radii, from the papers' statements ----------------------------------------------------------
+def normal_quantile(p):
+    """Phi^-1(p) as the root of mpmath's normal CDF (accurate in both tails), by Newton's method in the working
+    precision (scipy's value only starts it)."""
+    p = mpf(p)
+    z = mpf(float(special.ndtri(float(p)))) if 0 < float(p) < 1 else mpf(0)
+    for _ in range(100):
+        # in the upper tail solve 1 - Phi(z) = 1 - p (no cancellation), else Phi(z) = p
+        step = (-(mpmath.ncdf(-z) - (1 - p)) if z > 0 else mpmath.ncdf(z) - p) / mpmath.npdf(z)
+        z -= step
+        if abs(step) <= (abs(z) + 1) * mpf(10) ** (-mpmath.mp.dps + 3):
+            return z
+    raise ArithmeticError(f"normal_quantile({p}) did not converge")
+
+
+def gaussian_l2_top2(p_a, p_b, sigma):
+    """Cohen et al. (2019), Theorem 1: sigma/2 (Phi^-1(p_A) - Phi^-1(p_B))."""
+    return mpf(sigma) / 2 * (normal_quantile(p_a) - normal_quantile(p_b))
+
+
+def laplace_l1_top2(p_a, p_b, lambd):
+    """Teng et al. (2020), Theorem 1: max(lambda/2 log(p_A / p_B), -lambda log(1 - p_A + p_B))."""
+    p_a, p_b = mpf(p_a), mpf(p_b)
+    return mpf(lambd) * max(mpmath.log(p_a / p_b) / 2, -mpmath.log(1 - p_a + p_b))
+
+
 # ---- the radial families -----------------------------------------------------------------------------
 def _gamma_quantile(a, tail, upper: bool):
     """x with Q_a(x) = tail (upper) or P_a(x) = tail, at 40 digits (scipy's value as the start)."""
