@@ -50,6 +50,18 @@ class Certificate:
         return self.when is None or bool(self.when(noise))
 
 
+# Families whose noise has bounded support (its shifted copy is not absolutely continuous with respect to it).
+# Every other family has a positive density everywhere: p_lower = 1 then certifies every radius (the top class's
+# complement is null under the noise, hence under every shift of it), and the router returns inf; these return
+# their formula's (finite) value at p = 1, the radius where the supports stop overlapping enough.
+SUPPORT_LIMITED = frozenset({"uniform", "uniformball", "masking"})
+
+
+def full_support(noise) -> bool:
+    """Whether ``noise`` has a positive density on all of R^d (every family but :data:`SUPPORT_LIMITED`)."""
+    return noise.family not in SUPPORT_LIMITED
+
+
 # family -> adversary -> certificates, in declaration order (families keep the order they were first declared in)
 _SINGLE: dict[str, dict[str, list[Certificate]]] = {}
 _TOP2: dict[str, dict[str, list[Certificate]]] = {}

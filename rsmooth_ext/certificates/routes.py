@@ -91,7 +91,8 @@ def certify(noise, p_lower, adversary: str | None = None, dim: int | None = None
     own ``dim`` where it has one. The result is the max over the direct certificate (if any) and every valid
     conversion from the noise's other direct ones (norm inequalities; see the module docstring), rounded
     toward zero by the margin policy. Returns a float for a float, a float64 tensor for a tensor (on its
-    device); 0 wherever p_lower <= 1/2."""
+    device); 0 wherever p_lower <= 1/2. At p_lower = 1: inf for a noise with a positive density everywhere
+    (every family but Uniform, UniformBall and Masking), the finite support-limited radius for those three."""
     adversary = noise.natural_adversary if adversary is None else adversary
     if adversary not in ADVERSARIES:
         raise ValueError(f"adversary must be one of {', '.join(ADVERSARIES)}, got {adversary!r}")
@@ -118,10 +119,14 @@ def certify(noise, p_lower, adversary: str | None = None, dim: int | None = None
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ValueError("p_lower must lie in [0, 1], got " + (
             "NaN" if np.isnan(p).any() else f"values in [{p.min()}, {p.max()}]"))
-    above = p > 0.5
     radius = np.zeros_like(p)
+    if registry.full_support(noise):
+        # the top class's complement is null under the noise, hence under every shifted copy of it
+        radius[p == 1.0] = math.inf
+        above = (p > 0.5) & (p < 1.0)
+    else:
+        above = p > 0.5
     if above.any():
-        # p = 1 is only reachable as a limit: the closed forms may diverge there, the tables stay finite
         pa = p[above]
         best = np.zeros_like(pa)
         with np.errstate(divide="ignore"):

@@ -200,3 +200,20 @@ def test_exp2_level_set_tables_sound_and_tight_near_one_half(monkeypatch):
         assert 0 < ours <= levelset * (1 + (3e-9 if p >= 0.5001 else 2e-4))
         if p <= 0.5001:
             assert ours >= (1 - TIGHTNESS) * levelset
+
+
+@pytest.mark.parametrize("k", [0.5, 1.0, 3.0, 10.0, 50.0])
+def test_lomax_near_one_is_finite_sound_and_tight(k):
+    """scipy's hyp2f1 returned inf for 1 - p below ~5e-14 (and 8e14 for k = 10) and up to 1.15e-5 too much
+    from 1 - p ~ 1e-8: the z -> 1 series is finite for every p < 1, within the special-function margin."""
+    noise = rs.Lomax(k=k, lambd=0.8)
+    ones = [1.0 - 10.0**-e for e in range(1, 17)] + [1 - 4.46e-14, float(np.nextafter(1.0, 0.0)), 0.5 + 1e-16]
+    previous = 0.0
+    for p in sorted(ones):
+        ours = noise.certify(p)
+        truth = exact(noise, "l1", p, None)
+        assert math.isfinite(ours) and 0 < ours <= truth, (k, p, ours, truth)
+        assert ours >= truth * (1 - 2e-10), (k, p, ours, truth)
+        assert ours >= previous
+        previous = ours
+    assert noise.certify(1.0) == math.inf

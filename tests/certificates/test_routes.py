@@ -46,3 +46,45 @@ def test_every_family_has_guaranteed_radii_for_l1_l2_linf():
         # conversions never beat the direct certificate's norm inequality bound
         r2 = noise.certify(0.9, "l2", dim=d)
         assert noise.certify(0.9, "linf", dim=d) >= r2 / np.sqrt(d) - 1e-12
+
+
+def _every_pair_spec(dim):
+    """One spec per (family, parameter regime) of the registry, with every adversary it has a certificate for
+    (the k = 1 radial forms and the j > 0 variants have certificates of their own)."""
+    from support import all_noises
+
+    from rsmooth_ext.certificates import registry, supported_pairs
+    extra = [rs.ExpInf(k=1.0, dim=dim, lambd=1.0), rs.Exp1(k=1.0, dim=dim, lambd=1.0),
+             rs.Exp2(k=1.0, dim=dim, lambd=1.0), rs.Exp2(k=2.0, dim=dim, lambd=1.0), rs.ExpInf(k=0.5, j=2, dim=dim,
+                                                                                               lambd=1.0)]
+    specs = all_noises(dim) + extra
+    pairs = set(supported_pairs())
+    covered = {f"{n.family}/{a}" for n in specs for a in registry.direct_adversaries(n.family)}
+    assert {pair.split("/")[0] for pair in pairs} <= {pair.split("/")[0] for pair in covered}
+    return [(n, a) for n in specs for a in ("l0", "l1", "l2", "linf") if f"{n.family}/{a}" in pairs]
+
+
+def test_p_lower_one_is_inf_for_full_support_and_the_support_limited_radius_otherwise():
+    """p_lower = 1 is inside the documented range [0, 1]: never an error (the audit found ValueErrors naming
+    internal functions); inf where the noise has a positive density everywhere, else the finite limit."""
+    from rsmooth_ext.certificates import registry
+    dim = 10
+    for noise, adversary in _every_pair_spec(dim):
+        at_one = noise.certify(1.0, adversary, dim=dim)
+        below = noise.certify(float(np.nextafter(1.0, 0.0)), adversary, dim=dim)
+        if registry.full_support(noise):
+            assert at_one == np.inf, (noise, adversary, at_one)
+        else:
+            assert np.isfinite(at_one) and at_one >= below, (noise, adversary, at_one, below)
+        both = noise.certify(torch.tensor([0.9, 1.0]), adversary, dim=dim)
+        assert both[1] == at_one and both[0] <= below
+    assert registry.SUPPORT_LIMITED == {"uniform", "uniformball", "masking"}
+
+
+def test_user_facing_errors_name_the_argument_not_an_internal_function():
+    for noise, adversary in _every_pair_spec(10):
+        for bad in (1.5, -0.1, float("nan")):
+            with pytest.raises(ValueError) as info:
+                noise.certify(bad, adversary, dim=10)
+            assert str(info.value).startswith("p_lower must lie in [0, 1]"), str(info.value)
+            assert "_radius" not in str(info.value)
