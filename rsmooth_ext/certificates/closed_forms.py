@@ -53,6 +53,7 @@ so for the top-2 engine.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from scipy import special, stats
@@ -384,15 +385,30 @@ def uniform_ball_l2(noise, p, d):
 
 
 # (1 - keep)^R is evaluated as -expm1(R log1p(-keep)) = 1 - (1 - keep)^R with a relative error below 8 ulp
-# (log1p, the product and expm1 each contribute at most ~2 ulp, and -expm1 is well conditioned); the test
-# demands p - 1/2 (exact) to exceed it by MASKING_ULPS ulp more, so a float tie never certifies one too many.
+# (log1p, the product and expm1 each contribute at most ~2 ulp, and -expm1 is well conditioned). Outside a band
+# of MASKING_ULPS ulp around it the float comparison with p - 1/2 (exact) decides; inside the band (a near-tie)
+# exact rational arithmetic on the float values of p and keep does, where the power is small enough to expand
+# (R <= MASKING_EXACT_MAX_R), else R is not certified (sound, at most one lost).
 MASKING_ULPS = 16.0
+MASKING_EXACT_MAX_R = 100_000
+
+
+def _masking_certifies_exactly(p: float, keep: float, r: int) -> bool:
+    """p - 1/2 > 1 - (1 - keep)^r in exact rational arithmetic on the float values of p and keep."""
+    return Fraction(p) - Fraction(1, 2) > 1 - (1 - Fraction(keep)) ** r
 
 
 def _masking_certifies(p, keep: float, r):
-    """Whether R = r is certified at p: p - 1/2 > (1 - (1 - keep)^r) (1 + MASKING_ULPS ulp), float-safe."""
+    """Whether R = r is certified at p: p - 1/2 > 1 - (1 - keep)^r, float-safe (see MASKING_ULPS)."""
+    p = np.asarray(p, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(r, dtype=np.float64), p.shape)
     moved = -np.expm1(r * np.log1p(-keep))
-    return (p - 0.5) > moved * (1.0 + MASKING_ULPS * np.finfo(np.float64).eps)
+    band = MASKING_ULPS * np.finfo(np.float64).eps * moved
+    certified = (p - 0.5) > moved + band
+    tie = ~certified & ((p - 0.5) >= moved - band) & (r <= MASKING_EXACT_MAX_R)
+    for index in zip(*np.nonzero(tie)):
+        certified[index] = _masking_certifies_exactly(float(p[index]), keep, int(r[index]))
+    return certified
 
 
 @certificate("masking", "l0", needs_dim=False, total_variation=True)

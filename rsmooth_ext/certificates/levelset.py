@@ -624,3 +624,12 @@ def exp2_j_l2_levelset_point(k: float, j: float, d: int, p: float, ls: Exp2JLeve
     scale = math.sqrt(math.exp(special.gammaln(shape + 2 / k) - special.gammaln(shape)) / d)  # sigma: the bracket
     return _levelset_radius(Exp2JLevelSet(k, j, d) if ls is None else ls, p, scale)
 
+
+
+def exp2_l2_levelset_point(k: float, d: int, p: float, ls: Exp2LevelSet | None = None) -> float:
+    """The level-set radius of Exp2(k, d) (j = 0) at one p (lambda = 1; arguments checked by the caller), as
+    :func:`exp2_l2_levelset_radius` with its default tolerance; ``ls`` an :class:`Exp2LevelSet` of these
+    parameters to reuse."""
+    sigma = math.sqrt(float(special.poch(d / k, 2.0 / k)) / d)
+    return (Exp2LevelSet(k, d) if ls is None else ls).radius(
+        p, sigma, root_rtol=1e-10, what=f"exp2_l2_levelset_radius(k={k}, d={d}, p={p})")
