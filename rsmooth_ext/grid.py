@@ -58,42 +58,48 @@ class Thresholds:
         return [Fraction(m, _TWO64) for m in masses]
 
 
-def cdf_at_half_steps(family: str, lambd: float, grid: int, count: int, bits: int) -> list:
-    """F((2i+1)/(2G)) for i = 0 .. count-1 at ``bits`` of precision (mpmath mpf), Fraction for the uniform law."""
+def survival_at_half_steps(family: str, lambd: float, grid: int, count: int, bits: int) -> list:
+    """S(t) = 1 - F(t) at t = (2i+1)/(2G), i = 0 .. count-1: mpmath mpf at ``bits`` of precision (S itself, not
+    1 - F, so the far tails keep their relative precision), exact Fractions for the uniform law."""
     import mpmath
 
-    if family == "uniform":  # exact: F(t) = min(1, (t + lambda) / (2 lambda)) for t >= 0
+    if family == "uniform":  # exact: S(t) = max(0, (lambda - t) / (2 lambda)) for t >= 0
         lam = Fraction(lambd)
-        return [min(Fraction(1), (Fraction(2 * i + 1, 2 * grid) + lam) / (2 * lam)) for i in range(count)]
+        return [max(Fraction(0), (lam - Fraction(2 * i + 1, 2 * grid)) / (2 * lam)) for i in range(count)]
     with mpmath.workprec(bits):
         lam = mpmath.mpf(lambd)  # the float's exact value
         points = [mpmath.mpf(2 * i + 1) / (2 * grid) for i in range(count)]
         if family == "gaussian":
-            return [1 - mpmath.erfc(t / (lam * mpmath.sqrt(2))) / 2 for t in points]
+            return [mpmath.erfc(t / (lam * mpmath.sqrt(2))) / 2 for t in points]
         if family == "laplace":
-            return [1 - mpmath.exp(-t / lam) / 2 for t in points]
+            return [mpmath.exp(-t / lam) / 2 for t in points]
     raise ValueError(f"sound noise: family must be one of {', '.join(FAMILIES)}, got {family!r}")
 
 
-def _floor_2_64(values, bits: int) -> list[int]:
+def _floors(survival, bits: int) -> list[int]:
+    """floor(2^64 (1 - S)) = 2^64 - ceil(2^64 S): exact for the rationals; for the transcendental values
+    (never an integer times 2^-64) the precision decides it (checked at two precisions)."""
     import mpmath
 
-    if values and isinstance(values[0], Fraction):
-        return [math.floor(v * _TWO64) for v in values]
+    if survival and isinstance(survival[0], Fraction):
+        return [_TWO64 - math.ceil(v * _TWO64) for v in survival]
     with mpmath.workprec(bits):
-        return [int(mpmath.floor(v * _TWO64)) for v in values]
+        return [_TWO64 - int(mpmath.ceil(v * _TWO64)) for v in survival]
 
 
 def compute_thresholds(family: str, lambd: float, grid: int, clip_steps: int) -> Thresholds:
     """The thresholds, computed now: each the exact floor of 2^64 F((2i+1)/(2G)) (confirmed at two precisions)."""
     count = grid + clip_steps
-    floors = _floor_2_64(cdf_at_half_steps(family, lambd, grid, count, PRECISION_BITS), PRECISION_BITS)
-    check = _floor_2_64(cdf_at_half_steps(family, lambd, grid, count, PRECISION_BITS + 64), PRECISION_BITS + 64)
+    floors = _floors(survival_at_half_steps(family, lambd, grid, count, PRECISION_BITS), PRECISION_BITS)
+    check = _floors(survival_at_half_steps(family, lambd, grid, count, PRECISION_BITS + 64), PRECISION_BITS + 64)
     if floors != check:
         raise ArithmeticError(f"sound thresholds of {family} (lambda={lambd!r}, G={grid}): the floor differs between "
                               f"{PRECISION_BITS} and {PRECISION_BITS + 64} bits of precision")
     values = tuple(v for v in floors if v < _TWO64)  # F = 1 (the uniform law's end): no mass beyond
-    if not values or values[0] < _TWO64 >> 1 or any(b < a for a, b in zip(values, values[1:])):
+    if not values:
+        raise ValueError(f"sound noise: lambda={lambd!r} is below half a grid step 1/(2 G) = {1 / (2 * grid):g}: "
+                         "the discretised law is a point mass at 0")
+    if values[0] < _TWO64 >> 1 or any(b < a for a, b in zip(values, values[1:])):
         raise ArithmeticError(f"sound thresholds of {family} (lambda={lambd!r}, G={grid}) are not increasing from 2^63")
     return Thresholds(family, float(lambd), grid, clip_steps, values)
 
