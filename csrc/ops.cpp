@@ -7,6 +7,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/stack.h>
+#include <ATen/ops/nonzero.h>
+#include <ATen/ops/round.h>
 #include <torch/library.h>
 
 #include <string>
@@ -119,14 +121,61 @@ struct PerturbPlan {
   PerturbArgs args;
   at::Tensor x_float;  // keeps the float32 copy of x alive
   at::Tensor ids;
+  at::Tensor table;    // keeps a contiguous copy of the table alive
   at::ScalarType out_dtype;
   std::vector<int64_t> out_shape;
 };
 
+// The grid family's input check: every x must be a grid value i / G (i in [0, G]) as the output dtype
+// writes it, (float32(i) / G) rounded to x's dtype. Reports the first offending element (flat index).
+void check_on_grid(const char* op, const at::Tensor& x, double grid) {
+  const at::Tensor x_cpu = x.to(at::kCPU);  // on the CPU: a CUDA division by a scalar is not exactly rounded
+  const at::Tensor x32 = x_cpu.to(at::kFloat);
+  const at::Tensor index = at::round(x32.mul(static_cast<float>(grid)));
+  const at::Tensor snapped = index.div(static_cast<float>(grid)).to(x.scalar_type());
+  const at::Tensor bad =
+      snapped.ne(x_cpu).logical_or(index.lt(0)).logical_or(index.gt(grid)).logical_or(x32.isnan());
+  const at::Tensor first = at::nonzero(bad.reshape(-1));
+  if (first.size(0) == 0) return;
+  const int64_t at_index = first[0][0].item<int64_t>();
+  const double value = x32.reshape(-1)[at_index].item<double>();
+  RSMOOTH_CHECK_VALUE(op, false, "grid noise needs x on the grid {i / ", grid, " : i = 0 .. ", grid,
+                      "}; x.flatten()[", at_index, "] = ", value,
+                      " is not (quantise x first: rsmooth_ext.sound(..., quantize=True))");
+}
+
+// The table of a family that reads one (kUsesTable): int32 (2^kGuideBits + 2 L,) with L + 1 a power of two,
+// L >= M, on x's device (grid_noise.h); no table for the other families. Also checks x on the grid unless
+// params[3] says it is checked.
+void attach_table(const char* op, const at::Tensor& x, NoiseKind kind, const std::optional<at::Tensor>& table,
+                  PerturbPlan& plan) {
+  const bool uses = noise_uses_table(kind);
+  RSMOOTH_CHECK_VALUE(op, uses == table.has_value(), "family '", noise_name(kind), "' ",
+                      uses ? "needs a threshold table (table=)" : "takes no table, got one");
+  if (!uses) return;
+  const at::Tensor& t = *table;
+  RSMOOTH_CHECK_TYPE(op, t.scalar_type() == at::kInt, "table must be int32, got ", t.scalar_type());
+  RSMOOTH_CHECK_VALUE(op, t.dim() == 1, "table must be 1-d, got shape ", t.sizes());
+  const int64_t length = GridNoise::table_entries(t.size(0));
+  RSMOOTH_CHECK_VALUE(op, t.size(0) == GridNoise::kGuideSize + 2 * length && length >= 1 &&
+                              ((length + 1) & length) == 0 && length < kUint32Limit,
+                      "table must hold ", GridNoise::kGuideSize, " + 2 L words with L + 1 a power of two, got ",
+                      t.size(0));
+  const NoiseParams& p = plan.args.params;
+  RSMOOTH_CHECK_VALUE(op, length >= p.v[2], "table has ", length, " thresholds, fewer than M = ", p.v[2]);
+  RSMOOTH_CHECK_VALUE(op, t.device() == x.device(), "table must be on x's device ", x.device(), ", got ",
+                      t.device());
+  plan.table = t.contiguous();
+  plan.args.params.table = static_cast<const uint32_t*>(plan.table.const_data_ptr());
+  plan.args.params.table_length = t.size(0);
+  if ((static_cast<int>(p.v[3]) & GridNoise::kFlagChecked) == 0) check_on_grid(op, x, p.v[0]);
+}
+
 PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string& family,
                          c10::ArrayRef<double> params, int64_t num_samples, int64_t seed,
                          int64_t offset, int64_t phase, const std::optional<at::Tensor>& input_ids,
-                         std::optional<at::ScalarType> out_dtype, bool channels_last) {
+                         std::optional<at::ScalarType> out_dtype, bool channels_last,
+                         const std::optional<at::Tensor>& table) {
   RSMOOTH_CHECK_VALUE(op, x.dim() >= 1, "x must be a batch (B, *shape), got a ", x.dim(),
                       "-d tensor");
   RSMOOTH_CHECK_TYPE(op, is_supported_float(x.scalar_type()),
@@ -198,6 +247,7 @@ PerturbPlan plan_perturb(const char* op, const at::Tensor& x, const std::string&
   a.out_dtype = out_dtype_of(dtype);
   a.channels = channels_last ? x.size(1) : 0;
   a.spatial = channels_last ? x.size(2) * x.size(3) : 0;
+  attach_table(op, x, kind, table, plan);
   return plan;
 }
 
@@ -243,10 +293,10 @@ at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::Array
                    int64_t num_samples, int64_t seed, int64_t offset, int64_t phase,
                    const std::optional<at::Tensor>& input_ids,
                    std::optional<at::ScalarType> out_dtype, bool channels_last,
-                   const std::optional<at::Tensor>& rng_state) {
+                   const std::optional<at::Tensor>& rng_state, const std::optional<at::Tensor>& table) {
   const DeviceGuard guard(x.device());
   PerturbPlan plan = plan_perturb("perturb", x, family, params, num_samples, seed, offset, phase,
-                                  input_ids, out_dtype, channels_last);
+                                  input_ids, out_dtype, channels_last, table);
   const at::Tensor state = attach_rng_state("perturb", x, rng_state, num_samples, seed, offset, phase, plan.args);
   at::Tensor out = at::empty(plan.out_shape, x.options().dtype(plan.out_dtype).memory_format(
                                                  channels_last ? at::MemoryFormat::ChannelsLast
@@ -258,11 +308,11 @@ at::Tensor perturb_op(const at::Tensor& x, const std::string& family, c10::Array
 void perturb_out_op(at::Tensor& out, const at::Tensor& x, const std::string& family,
                  c10::ArrayRef<double> params, int64_t num_samples, int64_t seed, int64_t offset,
                  int64_t phase, const std::optional<at::Tensor>& input_ids, bool channels_last,
-                 const std::optional<at::Tensor>& rng_state) {
+                 const std::optional<at::Tensor>& rng_state, const std::optional<at::Tensor>& table) {
   const DeviceGuard guard(x.device());
   const char* op = "perturb_out";
   PerturbPlan plan = plan_perturb(op, x, family, params, num_samples, seed, offset, phase,
-                                  input_ids, out.scalar_type(), channels_last);
+                                  input_ids, out.scalar_type(), channels_last, table);
   const at::Tensor state = attach_rng_state(op, x, rng_state, num_samples, seed, offset, phase, plan.args);
   RSMOOTH_CHECK_VALUE(op, out.device() == x.device(), "out must be on x's device ", x.device(),
                       ", got ", out.device());
@@ -375,10 +425,12 @@ TORCH_LIBRARY(rsmooth_ext, m) {
   m.set_python_module("rsmooth_ext._meta");
   m.def(
       "perturb(Tensor x, str family, float[] params, int num_samples, int seed, int offset, "
-      "int phase, Tensor? input_ids, ScalarType? out_dtype, bool channels_last, Tensor? rng_state=None) -> Tensor");
+      "int phase, Tensor? input_ids, ScalarType? out_dtype, bool channels_last, Tensor? rng_state=None, "
+      "Tensor? table=None) -> Tensor");
   m.def(
       "perturb_out(Tensor(a!) out, Tensor x, str family, float[] params, int num_samples, "
-      "int seed, int offset, int phase, Tensor? input_ids, bool channels_last, Tensor? rng_state=None) -> ()");
+      "int seed, int offset, int phase, Tensor? input_ids, bool channels_last, Tensor? rng_state=None, "
+      "Tensor? table=None) -> ()");
   m.def("argmax_count_(Tensor(a!) counts, Tensor(b!) invalid, Tensor logits, Tensor? num_valid_rows=None) -> ()");
   m.def("philox4x32_10(Tensor counters, int key0, int key1) -> Tensor");
   m.def("build_info() -> str", &rsmooth::build_info);

@@ -20,8 +20,12 @@ from .noises import (
     Noise,
     Pow2,
     PowInf,
+    SoundGaussian,
+    SoundLaplace,
+    SoundUniform,
     Uniform,
     UniformBall,
+    sound,
 )
 from .sequential import SequentialCertifyResult, certify_sequential
 from .smooth import ABSTAIN, CertifyResult, certify, predict, predict_soft, sample_counts
@@ -51,6 +55,10 @@ __all__ = [
     "Noise",
     "Pow2",
     "PowInf",
+    "SoundGaussian",
+    "SoundLaplace",
+    "SoundUniform",
+    "sound",
     "Uniform",
     "UniformBall",
     "build_info",

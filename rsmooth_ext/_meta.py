@@ -9,7 +9,7 @@ _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 @torch.library.register_fake("rsmooth_ext::perturb")
 def _perturb_fake(x, family, params, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last,
-                  rng_state=None):
+                  rng_state=None, table=None):
     torch._check(x.dim() >= 1, lambda: "x must be a batch (B, *shape)")
     dtype = x.dtype if out_dtype is None else out_dtype
     torch._check(dtype in _FLOAT_DTYPES, lambda: f"out_dtype must be float32/float16/bfloat16, got {dtype}")
@@ -20,7 +20,7 @@ def _perturb_fake(x, family, params, num_samples, seed, offset, phase, input_ids
 
 @torch.library.register_fake("rsmooth_ext::perturb_out")
 def _perturb_out_fake(out, x, family, params, num_samples, seed, offset, phase, input_ids, channels_last,
-                      rng_state=None):
+                      rng_state=None, table=None):
     torch._check(out.shape[0] == x.shape[0] * num_samples, lambda: "out has the wrong number of rows")
     return None
 

@@ -66,7 +66,7 @@ def perturb(
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 1:
         raise ValueError(f"x must be a batch (B, *shape), got a {x.dim()}-d tensor")
-    check_perturb_inputs(x, noise, out_dtype, channels_last)
+    x = check_perturb_inputs(x, noise, out_dtype, channels_last)
     num_samples = check_int("num_samples", num_samples, 0)
     offset = check_int("offset", offset, 0)
     phase = check_int("phase", phase, 0)
@@ -83,8 +83,9 @@ def perturb(
     return launch_perturb(x, noise, num_samples, seed, offset, phase, ids, out_dtype, channels_last, out)
 
 
-def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> None:
-    """The checks of a batch, a noise spec and an output layout that ``perturb`` and the sampling loop share."""
+def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> torch.Tensor:
+    """The checks of a batch, a noise spec and an output layout that ``perturb`` and the sampling loop share;
+    returns x as the kernels take it (a sound spec checks it lies on its grid, or quantises it)."""
     if not isinstance(noise, Noise):
         specs = ", ".join(cls.__name__ for cls in NOISES.values())
         raise TypeError(f"noise must be an rsmooth_ext noise spec (an instance of one of {specs}), got {noise!r}")
@@ -97,17 +98,19 @@ def check_perturb_inputs(x: torch.Tensor, noise, out_dtype, channels_last) -> No
     if channels_last and x.dim() != 4:
         raise ValueError(f"channels_last needs a 4-d x (B, C, H, W), got shape {tuple(x.shape)}")
     noise.check_input_dim(math.prod(x.shape[1:]))
+    return noise.prepare_input(x, out_dtype)
 
 
 def launch_perturb(x, noise, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, out):
     """The op call behind ``perturb``, for arguments already checked (the sampling loop validates once per
     call, not per batch: checking input ids on a GPU would synchronise with the host)."""
+    family, params, table = noise.kernel_family, noise.kernel_params, noise.kernel_table(x.device)
     if out is None:
         return torch.ops.rsmooth_ext.perturb.default(
-            x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last
+            x, family, params, num_samples, seed, offset, phase, input_ids, out_dtype, channels_last, None, table
         )
     torch.ops.rsmooth_ext.perturb_out.default(
-        out, x, noise.family, noise.params, num_samples, seed, offset, phase, input_ids, channels_last
+        out, x, family, params, num_samples, seed, offset, phase, input_ids, channels_last, None, table
     )
     return out
 

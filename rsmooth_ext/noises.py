@@ -260,6 +260,31 @@ class Noise:
         """The family's first example (see :meth:`examples`)."""
         return next(iter(cls.examples(dim, sigma).values()))
 
+    # -- what the kernels are called with (a sound spec reuses its continuous family's certificate under
+    # ``family`` / ``params`` and launches the grid kernel) ---------------------------------------------
+    @property
+    def kernel_family(self) -> str:
+        """The op's family string (csrc/rsmooth/noise.h)."""
+        return self.family
+
+    @property
+    def kernel_params(self) -> list[float]:
+        """The op's float parameters."""
+        return self.params
+
+    def kernel_table(self, device) -> Any:
+        """The op's table tensor on ``device`` (None: the family reads none)."""
+        return None
+
+    def prepare_input(self, x, out_dtype=None):
+        """x as the kernels take it (a sound spec checks or quantises it to its grid); raises on bad input."""
+        return x
+
+    @property
+    def mode(self) -> str:
+        """'float' (the continuous law in float arithmetic) or 'sound' (the law discretised to the input grid)."""
+        return "float"
+
     def check_input_dim(self, dim: int) -> None:
         """Raise if the spec cannot be applied to inputs of ``dim`` elements."""
         if self.dim is not None and dim != self.dim:
@@ -577,6 +602,151 @@ class Pow2(_L2Sphere, _Radial):
 
     def _moment_condition(self, order):
         return f" (needs a * k > dim + {order} = {self.dim + order}, got a * k = {self.a * self.k:g})"
+
+
+# ---- sound specs: the i.i.d. laws discretised to the input's grid (docs/sound.md) ----------------------
+
+
+def grid_size(name: str, value, owner: str, spec: Noise) -> int:
+    """The grid size G (the grid is {i / G}): an int in [1, 65536]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 1 << 16:
+        raise ValueError(f"{owner}: {name} must be an integer in [1, 65536], got {value!r}")
+    return int(value)
+
+
+def non_negative(name: str, value, owner: str, spec: Noise) -> float:
+    """A finite real number >= 0, stored as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: {name} must be a finite real number >= 0, got {value!r}")
+    return float(value)
+
+
+def flag(name: str, value, owner: str, spec: Noise) -> bool:
+    """A bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be a bool, got {value!r}")
+    return value
+
+
+SOUND_PARAMETERS = (
+    Param("grid", "grid size G: inputs and outputs are grid values i / G", default=255, check=grid_size, kernel=False,
+          fmt="d"),
+    Param("clip", "x + delta is clipped to [-clip, 1 + clip] (a multiple of 1 / G)", default=1.0, check=non_negative,
+          kernel=False),
+    Param("index", "write the grid index i instead of the value i / G", default=False, check=flag, kernel=False,
+          fmt=""),
+    Param("quantize", "round off-grid inputs to the grid instead of rejecting them", default=False, check=flag,
+          kernel=False, fmt=""),
+)
+
+
+class _Sound:
+    """A sound spec: delta = i / G drawn exactly from the continuous family's law discretised to the grid,
+    P(delta = i / G) = F((2i+1)/(2G)) - F((2i-1)/(2G)), and x + delta clipped to [-clip, 1 + clip], all in
+    integers (csrc/rsmooth/grid_noise.h). For x on the grid, x + delta = clip(round_G(x + Z)) with Z ~ F: a
+    fixed function of x + Z, so the continuous family's certificate (same ``family``, same lambda) holds for
+    the computation that runs. ``params`` are the continuous family's; the kernel's are ``kernel_params``."""
+
+    parameters = SOUND_PARAMETERS
+
+    def _check_shape(self):
+        steps = self.clip * self.grid
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+            raise ValueError(f"{type(self).__name__}: clip * grid must be an integer (the clip bound is a grid "
+                             f"value), got clip={self.clip!r}, grid={self.grid}")
+        self.clip_steps = int(round(steps))
+
+    @property
+    def mode(self) -> str:
+        return "sound"
+
+    @property
+    def continuous(self) -> Noise:
+        """The continuous spec of the same family and lambda (whose certificate this spec uses)."""
+        return self.continuous_class(lambd=self.lambd)
+
+    def thresholds(self):
+        """The exact thresholds (rsmooth_ext.grid.Thresholds), cached on disk."""
+        from .grid import get_thresholds
+
+        return get_thresholds(self.family, self.lambd, self.grid, self.clip_steps)
+
+    @property
+    def kernel_family(self) -> str:
+        return "grid"
+
+    @property
+    def kernel_params(self) -> list[float]:
+        from .grid import FLAG_CHECKED, FLAG_INDEX
+
+        flags = FLAG_CHECKED | (FLAG_INDEX if self.index else 0)  # prepare_input has checked x
+        return [float(self.grid), float(self.clip_steps), float(self.thresholds().entries), float(flags)]
+
+    def kernel_table(self, device):
+        import torch
+
+        from .grid import table_words
+
+        tables = self.__dict__.setdefault("_tables", {})
+        key = str(torch.device(device))
+        if key not in tables:
+            tables[key] = torch.from_numpy(table_words(self.thresholds())).to(device)
+        return tables[key]
+
+    def prepare_input(self, x, out_dtype=None):
+        from .grid import check_on_grid, check_output_dtype, quantize
+
+        owner = type(self).__name__
+        check_output_dtype(out_dtype or x.dtype, self.grid, self.clip_steps, self.index, owner)
+        if self.quantize:
+            return quantize(x, self.grid)
+        check_on_grid(x, self.grid, owner)
+        return x
+
+    def __eq__(self, other) -> bool:
+        return Noise.__eq__(self, other) and self._sound_key() == other._sound_key()
+
+    def __hash__(self) -> int:
+        return hash((Noise.__hash__(self), self._sound_key()))
+
+    def _sound_key(self) -> tuple:
+        return (self.grid, self.clip_steps, self.index, self.quantize)
+
+
+class SoundGaussian(_Sound, Gaussian):
+    """The Gaussian N(0, lambda^2) discretised to the grid {i / G}: certified as :class:`Gaussian` (l2)."""
+
+    continuous_class = Gaussian
+
+
+class SoundLaplace(_Sound, Laplace):
+    """The Laplace(0, lambda) law discretised to the grid {i / G}: certified as :class:`Laplace` (l1, linf)."""
+
+    continuous_class = Laplace
+
+
+class SoundUniform(_Sound, Uniform):
+    """U(-lambda, lambda) discretised to the grid {i / G}: certified as :class:`Uniform` (l1, linf)."""
+
+    continuous_class = Uniform
+
+    def _check_shape(self):
+        super()._check_shape()
+
+
+SOUND_NOISES: dict[type[Noise], type[Noise]] = {Gaussian: SoundGaussian, Laplace: SoundLaplace, Uniform: SoundUniform}
+
+
+def sound(noise: Noise, grid: int = 255, clip: float = 1.0, index: bool = False, quantize: bool = False) -> Noise:
+    """The sound version of a Gaussian, Laplace or Uniform spec (same lambda): its law discretised to the grid
+    {i / grid}, x + delta clipped to [-clip, 1 + clip], inputs checked to lie on the grid (or rounded to it,
+    ``quantize=True``), outputs the grid values (or indices, ``index=True``). See :class:`SoundGaussian`."""
+    if isinstance(noise, _Sound):
+        raise TypeError(f"sound: {noise!r} is already a sound spec")
+    cls = SOUND_NOISES.get(type(noise))
+    if cls is None:
+        raise TypeError(f"sound: noise must be a Gaussian, Laplace or Uniform spec, got {noise!r}")
+    return cls(grid=grid, clip=clip, index=index, quantize=quantize, lambd=noise.lambd)
 
 
 NOISES: dict[str, type[Noise]] = {

@@ -6,11 +6,14 @@
   sampler is registered beside it with ``@reference_sampler(SpecClass)``.
 * ``philox4x32_10_numpy`` and ``noise_words`` re-implement the RNG contract in NumPy, so tests can
   check the kernels' uint32 streams (and the noise built from them) exactly.
+* ``perturb_sound_reference`` re-implements the sound (grid) kernel in PyTorch from those words: a sorted search
+  of the 64-bit words in the thresholds, integer arithmetic only, bit-identical to the kernels.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +38,7 @@ class Purpose(enum.IntEnum):
     CHOICE = 2  # radial families: per-sample extras (l_inf coordinate, sign, gamma boosts)
     RADIUS_DENOMINATOR = 3  # beta-prime radii: the second gamma, one block per attempt
     ELEMENT_GAMMA = 4  # per-element gamma attempts, block = (attempt pair << 28) | element
+    GRID_LOW = 5  # grid (sound) noise: the low 32 bits of an element's 64-bit word, same layout as ELEMENTS
 
 
 PURPOSE_ELEMENTS, PURPOSE_RADIUS, PURPOSE_CHOICE = Purpose.ELEMENTS, Purpose.RADIUS, Purpose.CHOICE
@@ -123,7 +127,8 @@ def perturb_reference(x: torch.Tensor, noise: Noise, num_samples: int, *,
     batch = x.repeat_interleave(num_samples, dim=0).float()
     combine = _COMBINE[_registered(noise)]
     eps = sample_noise_reference(noise, tuple(batch.shape), generator=generator, device=x.device)
-    return combine(batch, eps).to(out_dtype or x.dtype)
+    combined = combine(batch, eps, noise) if getattr(combine, "takes_noise", False) else combine(batch, eps)
+    return combined.to(out_dtype or x.dtype)
 
 
 def _signs(shape, generator, device) -> torch.Tensor:
@@ -168,6 +173,67 @@ def _expp(noise, shape, g, device):  # |eps| = lambda * Gamma(1/p)^(1/p), random
     with _fork(g):
         magnitude = _gamma(1.0 / noise.p, shape, device).pow(1.0 / noise.p)
     return (_signs(shape, g, device) * noise.lambd * magnitude).float()
+
+
+# -- sound (grid) families: the thresholds' law, from torch's 64-bit words
+
+_HALF64 = 1 << 63
+
+
+def _sound_magnitudes(noise, reflected: torch.Tensor) -> torch.Tensor:
+    """k = min(#{i : T[i] <= u'}, M) for reflected words u' in [2^63, 2^64), given as int64 u' - 2^63."""
+    values = noise.thresholds().values
+    shifted = torch.tensor([v - _HALF64 for v in values], dtype=torch.int64, device=reflected.device)
+    return torch.searchsorted(shifted, reflected.contiguous(), right=True).clamp(max=len(values))
+
+
+def _sound_output(noise, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """clamp(round(x G) + delta, -C, G + C) as the kernels write it (float32 values i / G, or the indices)."""
+    from .grid import grid_indices, grid_values
+
+    out = (grid_indices(x, noise.grid) + delta).clamp(-noise.clip_steps, noise.grid + noise.clip_steps)
+    return out.to(torch.float32) if noise.index else grid_values(out, noise.grid, torch.float32)
+
+
+def _sound_combine(x, delta, noise):
+    return _sound_output(noise, x, delta)
+
+
+_sound_combine.takes_noise = True
+
+
+@reference_sampler(noises._Sound, combine=_sound_combine)
+def _sound(noise, shape, g, device):  # the signed grid-step deltas (int64), from torch's random words
+    sign = torch.randint(0, 2, shape, generator=g, device=device)
+    # a 63-bit word (the reflected word less 2^63; randint's exclusive bound costs 2^-64 of uniformity)
+    reflected = torch.randint(-_HALF64, _HALF64 - 1, shape, generator=g, device=device, dtype=torch.int64)
+    reflected = reflected & (_HALF64 - 1)
+    magnitude = _sound_magnitudes(noise, reflected)
+    return torch.where(sign == 1, magnitude, -magnitude)
+
+
+def perturb_sound_reference(x: torch.Tensor, noise, num_samples: int, *, seed: int, offset: int = 0,
+                            input_ids=None, phase: int = 0, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The sound kernel re-implemented: element j of sample s of input id uses the 64-bit word
+    u = (hi << 32) | lo, hi = word j of the ELEMENTS stream, lo = word j of the GRID_LOW stream
+    (``noise_words``); sign = top bit of u, u' = u or ~u, k = min(#{T <= u'}, M), out = clamp(round(x G) +- k,
+    -C, G + C) written as i / G (or i). x must be on the grid (not checked here). Input-major like the op."""
+    rows, d = x.shape[0], math.prod(x.shape[1:])
+    ids = range(rows) if input_ids is None else [int(i) for i in input_ids]
+    blocks = (d + 3) // 4
+    out = []
+    for i, input_id in enumerate(ids):
+        for s in range(offset, offset + num_samples):
+            hi = noise_words(seed, input_id, s, blocks, phase=phase)[:d].astype(np.uint64)
+            lo = noise_words(seed, input_id, s, blocks, phase=phase, purpose=Purpose.GRID_LOW)[:d].astype(np.uint64)
+            word = (hi << np.uint64(32)) | lo
+            negative = (hi >> np.uint64(31)) == 0
+            reflected = np.where(negative, ~word, word) - np.uint64(_HALF64)
+            magnitude = _sound_magnitudes(noise, torch.from_numpy(reflected.astype(np.int64)))
+            delta = torch.where(torch.from_numpy(negative), -magnitude, magnitude)
+            out.append(_sound_output(noise, x[i].reshape(-1).cpu(), delta))
+    result = torch.stack(out) if out else torch.empty((0, d))
+    return result.reshape(rows * num_samples, *x.shape[1:]).to(out_dtype or x.dtype)
 
 
 # -- radial families: a radius per row (drawn first), then a point on the unit sphere

@@ -20,6 +20,7 @@ enum Purpose : uint32_t {
   kPurposeChoice = 2,    // a radial sample's extras (l_inf coordinate, sign, gamma boosts)
   kPurposeRadiusDenominator = 3,  // a beta-prime radius's second (denominator) gamma, one block per attempt
   kPurposeElementGamma = 4,       // per-element gamma attempts, block = (attempt pair << 28) | element
+  kPurposeGridLow = 5,            // grid noise: the low 32 bits of an element's 64-bit word (same layout)
 };
 
 constexpr int kPhaseShift = 4;

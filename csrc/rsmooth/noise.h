@@ -12,6 +12,7 @@
 // and then either, for an i.i.d. family (perturb.h: iid_span),
 //   static constexpr int kGroup + apply(words, x, y)   kGroup elements from their own words, or
 //   static constexpr bool kOwnDraws + apply_span(...)  a span with draws of its own;
+// (either may also state kUsesTable: it reads the op's table, NoiseParams::table);
 // or, for a radial family (radial.h),
 //   static constexpr Sphere kSphere + double radius(stream, choice, d)   the sphere and the radius law.
 #pragma once
@@ -21,6 +22,7 @@
 #include <utility>
 
 #include "generalized_normal.h"
+#include "grid_noise.h"
 #include "iid_noises.h"
 #include "noise_params.h"
 #include "radial_noises.h"
@@ -51,7 +53,7 @@ struct NoiseFamilyList {
 // The families, in the order of the op's "known:" list.
 using NoiseFamilies = NoiseFamilyList<GaussianNoise, LaplaceNoise, UniformNoise, LomaxNoise, MaskingNoise,
                                       ExpInfNoise, Exp1Noise, Exp2Noise, UniformBallNoise, PowInfNoise,
-                                      Pow2Noise, ExppNoise>;
+                                      Pow2Noise, ExppNoise, GridNoise>;
 
 constexpr bool same_name(const char* a, const char* b) {
   while (*a != '\0' && *a == *b) ++a, ++b;
@@ -82,6 +84,13 @@ inline const char* noise_name(NoiseKind kind) { return NoiseFamilies::kNames[sta
 template <class Check>
 void check_noise_params(NoiseKind kind, const Check& check) {
   NoiseFamilies::visit(kind, [&](auto rule) { decltype(rule)::type::check_params(check); });
+}
+
+// Whether the family `kind` reads the op's table (kUsesTable: the grid family's thresholds).
+inline bool noise_uses_table(NoiseKind kind) {
+  bool uses = false;
+  NoiseFamilies::visit(kind, [&](auto rule) { uses = requires { decltype(rule)::type::kUsesTable; }; });
+  return uses;
 }
 
 // body(Rule(params)) for the family `kind`: the kernels are instantiated per rule.

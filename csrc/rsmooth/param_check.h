@@ -61,6 +61,13 @@ class ParamCheck {
     fail_(what, " params[", i, "] of '", family_, "' must be >= ", bound, ", got ", params_.v[i]);
   }
 
+  // params[i] an integer in [lo, hi].
+  void integer_in(int i, double lo, double hi, const char* what) const {
+    const double v = params_.v[i];
+    if (dim_pass_ || (v >= lo && v <= hi && v == std::floor(v))) return;
+    fail_(what, " params[", i, "] of '", family_, "' must be an integer in [", lo, ", ", hi, "], got ", v);
+  }
+
   // params[i] in (0, 1]; `what` names the family too ("... keep probability").
   void probability(int i, const char* what) const {
     if (dim_pass_ || (params_.v[i] > 0.0 && params_.v[i] <= 1.0)) return;

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..noises import DEFAULT_FAMILY, NOISES, Noise, Param
+from ..noises import DEFAULT_FAMILY, NOISES, SOUND_NOISES, Noise, Param, sound
 from .errors import CliError
 
 
@@ -51,6 +51,15 @@ def add_noise_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
                         "(default l2)")
     for name, takers in parameter_options().items():
         g.add_argument(f"--{name}", type=float, default=None, help=_option_help(takers))
+    s = parser.add_argument_group("sound mode (docs/sound.md)")
+    s.add_argument("--sound", action="store_true",
+                   help="draw the noise exactly on the inputs' grid {i / G} (gaussian, laplace, uniform): the "
+                        "continuous certificate then holds for the computation that runs")
+    s.add_argument("--grid", type=int, default=255, help="with --sound: the grid size G (default 255, 8-bit images)")
+    s.add_argument("--clip", type=float, default=1.0,
+                   help="with --sound: x + delta is clipped to [-clip, 1 + clip], a multiple of 1/G (default 1)")
+    s.add_argument("--quantize", action="store_true",
+                   help="with --sound: round off-grid inputs to the grid instead of refusing them")
 
 
 def make_noise(args, dim: int, default_sigma: float = 0.25) -> Noise:
@@ -82,7 +91,14 @@ def make_noise(args, dim: int, default_sigma: float = 0.25) -> Noise:
             kwargs.update(sigma=args.sigma, match=args.match)
     elif args.lambd is not None or args.sigma is not None:
         raise CliError(f"--noise {family} has no scale: drop --sigma / --lambd")
+    sound_mode = getattr(args, "sound", False)
+    if sound_mode and cls not in SOUND_NOISES:
+        raise CliError(f"--sound needs --noise gaussian, laplace or uniform, got --noise {family}")
+    if not sound_mode and (getattr(args, "quantize", False) or getattr(args, "grid", 255) != 255
+                           or getattr(args, "clip", 1.0) != 1.0):
+        raise CliError("--grid, --clip and --quantize apply to --sound only")
     try:
-        return cls(**kwargs)
+        noise = cls(**kwargs)
+        return sound(noise, grid=args.grid, clip=args.clip, quantize=args.quantize) if sound_mode else noise
     except (ValueError, TypeError) as e:
         raise CliError(f"bad noise parameters: {e}") from None

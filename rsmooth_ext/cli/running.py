@@ -69,6 +69,10 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
     check_channels_last(args, x)
     check_forward_options(args)
     noise = make_noise(args, x[0].numel())
+    try:  # a sound spec's grid check, before any row is written (sampling repeats it per call)
+        noise.prepare_input(x)
+    except ValueError as e:
+        raise CliError(f"--sound: {e}") from None
     if kind == "certify":
         check_certificate_exists(noise, args.adversary, x[0].numel())
     config = run_config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
@@ -179,6 +183,8 @@ def run_config(args: argparse.Namespace, kind: str, noise: Noise, extra: dict) -
         config.update(cli_sequential.config(args))
         if getattr(args, "top2", False):  # recorded only when on, so earlier results files still resume
             config["top2"] = True
+    if noise.mode == "sound":  # recorded only when on, so earlier (float-mode) results files still resume
+        config.update(mode="sound", grid=noise.grid, clip=noise.clip, quantize=noise.quantize)
     if getattr(args, "amp", None) or getattr(args, "fast", False):  # the base classifier as run under autocast
         config.update(amp=args.amp or "preset")
     config.update(extra)

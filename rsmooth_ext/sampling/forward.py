@@ -82,12 +82,13 @@ class StepSpec:
 
 def step_function(spec: StepSpec):
     """The per-batch step as a plain function of tensors: (model, x (inputs, *shape), ids (inputs,),
-    rng_state (3,), num_valid_rows ()) -> per-input votes and invalid tallies, or softmax sums."""
+    rng_state (3,), num_valid_rows (), table (a sound spec's thresholds, or None)) -> per-input votes and invalid
+    tallies, or softmax sums."""
     params = list(spec.params)
 
-    def rsmooth_step(model, x, ids, rng_state, num_valid_rows):
+    def rsmooth_step(model, x, ids, rng_state, num_valid_rows, table):
         rows = torch.ops.rsmooth_ext.perturb.default(x, spec.family, params, spec.samples, 0, 0, 0, ids,
-                                                     spec.noisy_dtype, spec.channels_last, rng_state)
+                                                     spec.noisy_dtype, spec.channels_last, rng_state, table)
         with _autocast_context(spec.device.type, spec.autocast):
             logits = model(rows)
         if spec.kind == "count":
@@ -161,7 +162,8 @@ class ForwardPasses:
         inputs = max(i1 - i0 for i0, i1, _, _ in plan)
         samples = max(s1 - s0 for _, _, s0, s1 in plan)
         self._check_model_output(sampler, phase)
-        spec = StepSpec(kind, sampler.noise.family, tuple(sampler.noise.params), inputs, samples, tuple(x.shape[1:]),
+        noise = sampler.noise
+        spec = StepSpec(kind, noise.kernel_family, tuple(noise.kernel_params), inputs, samples, tuple(x.shape[1:]),
                         x.dtype, x.device, self.noisy_dtype, sampler.channels_last, self.autocast,
                         repr(sorted(self.options.items())))
         step = compiled_step(sampler.model, spec, self.options)
@@ -173,13 +175,14 @@ class ForwardPasses:
         rng_states = torch.tensor([[sampler.seed, s0, phase] for _, _, s0, _ in plan], dtype=torch.int64)
         valid_rows = torch.tensor([(i1 - i0) * (s1 - s0) for i0, i1, s0, s1 in plan], dtype=torch.int64)
         rng_states, valid_rows = rng_states.to(x.device), valid_rows.to(x.device)
+        table = noise.kernel_table(x.device)  # an input of the step (a sound spec's thresholds), not a constant
         cudagraphs = self.options.get("mode") == "reduce-overhead" and x.device.type == "cuda"
         total = None
         for j, (i0, i1, _, _) in enumerate(plan):
             if cudagraphs:  # the previous replay's outputs were consumed below; let the next one reuse them
                 torch.compiler.cudagraph_mark_step_begin()
             out = step(sampler.model, x_padded[i0 : i0 + inputs], ids_padded[i0 : i0 + inputs], rng_states[j],
-                       valid_rows[j])
+                       valid_rows[j], table)
             out = out if isinstance(out, tuple) else (out,)
             if total is None:
                 total = tuple(torch.zeros((x.shape[0], *o.shape[1:]), dtype=o.dtype, device=x.device) for o in out)

@@ -60,7 +60,7 @@ class Sampler:
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed must be a bool, got {distributed!r}")
         self.distributed = distributed and dist.is_active()
-        check_perturb_inputs(x, noise, out_dtype, channels_last)
+        x = check_perturb_inputs(x, noise, out_dtype, channels_last)  # a sound spec's grid check or quantisation
         self.model, self.x, self.noise = model, x, noise
         self.n = check_int("n", n, 1)
         self.batch_size = check_int("batch_size", batch_size, 1)
