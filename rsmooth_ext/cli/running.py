@@ -21,7 +21,15 @@ from . import sequential as cli_sequential
 from .errors import CliError
 from .loading import check_model_on_data, load_data, load_model_from_args
 from .noise_options import make_noise
-from .options import DTYPES, check_channels_last, check_counts, check_forward_options, forward_options, resolve_device
+from .options import (
+    DTYPES,
+    check_channels_last,
+    check_counts,
+    check_forward_options,
+    fast_choice,
+    forward_options,
+    resolve_device,
+)
 from .paths import check_writable
 from .report import markdown_table
 from .results import (
@@ -71,6 +79,8 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
     noise = make_noise(args, x[0].numel())
     if kind == "certify":
         check_certificate_exists(noise, args.adversary, x[0].numel())
+    if args.fast and len(x):
+        args.fast_options = _agreed_fast_options(args, model, x[:1].to(device), noise, world, log)
     config = run_config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
     if args.checkpoint is not None:
         config.update(checkpoint=args.checkpoint, arch=args.arch, normalization=args.normalization,
@@ -107,6 +117,18 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
             merge_results(args.out, config, columns)
         finish(args.out, config, seconds, log)
     return 0
+
+
+def _agreed_fast_options(args, model, x1, noise, world: int, log: Log) -> dict:
+    """--fast: the tuner's choice (its line printed); under torchrun every rank takes rank 0's, so every rank
+    runs the same base classifier."""
+    options, choice = fast_choice(args, model, x1, noise)
+    log(choice.summary())
+    if world > 1:
+        shared = [options]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        options = shared[0]
+    return options
 
 
 def check_certificate_exists(noise: Noise, adversary: str | None, dim: int) -> None:
@@ -147,7 +169,7 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         ids = torch.tensor([index], device=device)
         label = int(y[position])
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, distributed=distributed,
-                      **forward_options(args, xi, dtype))
+                      **forward_options(args, xi, dtype, model, noise))
         if kind == "certify":
             labels = y[position : position + 1].to(device) if getattr(args, "skip_misclassified", False) else None
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,

@@ -193,14 +193,3 @@ class ForwardPasses:
         rows = launch_perturb(sampler.x[:1], sampler.noise, 2, sampler.seed, 0, phase, sampler.input_ids[:1],
                               self.noisy_dtype, sampler.channels_last, None)
         sampler.logits(rows)
-
-
-
-def fast_preset(x: torch.Tensor) -> dict:
-    """The keyword arguments of the fastest combination measured (README, benchmarks/bench_certify.py):
-    channels_last for image batches (N, C, H, W), autocast in bfloat16 (float16 on a CUDA device without
-    bfloat16), and the compiled step (CUDA graphs on CUDA). Votes are those of the model run that way."""
-    dtype = torch.bfloat16
-    if x.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        dtype = torch.float16
-    return {"channels_last": x.dim() == 4, "autocast": dtype, "compile": True}
