@@ -92,6 +92,8 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
         if world > 1 and args.shard == "samples":
             raise CliError("--sequential splits examples, not samples, across ranks: use --shard inputs")
         columns = cli_sequential.SEQUENTIAL_COLUMNS
+    if kind == "certify" and getattr(args, "top2", False):
+        columns = cli_sequential.with_top2_column(columns)
     if world > 1 and args.shard == "inputs":
         return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log,
                                      indices=indices)
@@ -178,6 +180,8 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
             prediction = int(res.prediction[0])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
                    "radius": float(res.radius[0]), "correct": int(prediction == label)}
+            if res.p_upper_others is not None:
+                row["p_upper_others"] = float(res.p_upper_others[0])
         else:
             prediction = int(predict(model, xi, noise, args.n, args.alpha, **common)[0])
             row = {"index": index, "label": label, "prediction": prediction, "correct": int(prediction == label)}

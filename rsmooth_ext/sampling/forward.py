@@ -193,3 +193,26 @@ class ForwardPasses:
         rows = launch_perturb(sampler.x[:1], sampler.noise, 2, sampler.seed, 0, phase, sampler.input_ids[:1],
                               self.noisy_dtype, sampler.channels_last, None)
         sampler.logits(rows)
+
+
+# model -> {(options repr, autocast): compiled model}; the entries go when the model does.
+_COMPILED_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled_model(model, options: dict, device_type: str, autocast: torch.dtype | None):
+    """``model`` under ``autocast``, compiled by torch.compile(**options), cached across calls: for loops that
+    write the noisy rows themselves and always call the model on the same full batch (one graph)."""
+    key = (repr(sorted(options.items())), device_type, autocast)
+    try:
+        per_model = _COMPILED_MODELS.setdefault(model, {})
+    except TypeError:
+        per_model = {}
+    fn = per_model.get(key)
+    if fn is None:
+        def rsmooth_model(rows):
+            with _autocast_context(device_type, autocast):
+                return model(rows)
+
+        fn = torch.compile(_own_code_object(rsmooth_model), **options)
+        per_model[key] = fn
+    return fn

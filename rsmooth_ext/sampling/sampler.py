@@ -117,11 +117,14 @@ class Sampler:
                            self.channels_last, rows)
             yield i0, i1 - i0, self.logits(rows)
 
-    def logits(self, rows):
-        """The model's logits (rows, K) on a noisy batch, under the forward passes' context; checks their shape and
-        that K is the same for every batch."""
-        with self.passes.context():
-            logits = self.model(rows)
+    def logits(self, rows, forward=None):
+        """The model's logits (rows, K) on a noisy batch, under the forward passes' context (or by ``forward``,
+        e.g. the compiled model); checks their shape and that K is the same for every batch."""
+        if forward is not None:
+            logits = forward(rows)
+        else:
+            with self.passes.context():
+                logits = self.model(rows)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(

@@ -221,3 +221,19 @@ def test_fast_prints_its_choice_and_certifies_with_it(workdir, base, rows_withou
     info = capsys.readouterr().out
     assert "--fast:     1 cached choice(s):" in info and "channels_last for " in info
     tuning.clear_process_cache()
+
+
+def test_sequential_with_top2_and_amp_writes_p_b_and_resumes(workdir, base, rows_without_time):
+    args = [*base, *SEQ, "--radii", "0,0.1,0.2", "--top2", "--amp", "bf16"]
+    assert main(["certify", *args, "--out", "s.tsv"]) == 0
+    results = read_results("s.tsv")
+    assert results.columns == ["index", "label", "prediction", "p_lower", "p_upper_others", "radius", "correct",
+                               "samples", "seconds"]
+    assert results.config["top2"] and results.config["amp"] == "bf16"
+    for row in results.rows:
+        assert (row["prediction"] != -1) == (row["p_lower"] > row["p_upper_others"])
+    assert main(["certify", *args, "--out", "p.tsv", "--limit", "2"]) == 0
+    assert main(["certify", *args, "--out", "p.tsv", "--resume"]) == 0
+    assert rows_without_time("p.tsv") == rows_without_time("s.tsv")
+    assert main(["certify", *base, "--top2", "--out", "t.tsv"]) == 0
+    assert "p_upper_others" in read_results("t.tsv").columns
