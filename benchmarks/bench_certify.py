@@ -5,9 +5,9 @@ small CNN, inputs, n0, n and batch size, in the same run.
 
 One row per way of running the model: eager; channels_last (the fused op writes the noisy batch in that
 layout at no cost); autocast bf16 (the noisy batch written in bf16, the model under torch.autocast);
-compile (the whole per-batch step as one fixed-shape graph; CUDA graphs on CUDA); best (all of them:
-``rsmooth_ext.sampling.forward.fast_preset``, what ``rsmooth certify --fast`` uses). Each row also times the
-model alone -- the same forward passes (same batch shapes, dtype, layout, compiled the same way) on a
+compile (the whole per-batch step as one fixed-shape graph; CUDA graphs on CUDA); fast (what ``fast=True`` /
+``rsmooth certify --fast`` chooses by measurement, ``rsmooth_ext.sampling.tuning``; tuned before the
+timing). Each row also times the model alone -- the same forward passes (same batch shapes, dtype, layout, compiled the same way) on a
 ready-made batch, no noise and no counting -- so ``over_model`` says how close the row is to the
 model-bound ceiling (1.00 = nothing but forward passes). Each row also compares its predictions and radii
 with the Cohen loop's (other noise draws, so radii differ by Monte Carlo error). Compilation happens in a
@@ -29,7 +29,8 @@ from _common import machine_info, print_table, write_json
 from scipy.stats import beta, norm
 
 import rsmooth_ext as rs
-from rsmooth_ext.sampling.forward import compile_options, fast_preset
+from rsmooth_ext.sampling.forward import compile_options
+from rsmooth_ext.sampling.tuning import native_autocast_dtypes, tune
 
 
 def small_cnn(num_classes: int = 10) -> torch.nn.Module:
@@ -147,13 +148,16 @@ def main(argv=None):
     x = torch.rand(args.inputs, 3, 32, 32, device=device)
     noise = rs.Gaussian(sigma=args.sigma)
     cohen = CohenSmooth(model, 10, args.sigma, device)
-    low = fast_preset(x)["autocast"]
+    native = native_autocast_dtypes(device)
+    low = native[0] if native else torch.bfloat16  # measured even where not native, to show what it costs
+    choice = tune(model, x, noise, batch_size=args.batch_size)
+    print(choice.summary())
     configurations = {
         "eager": {},
         "channels_last": {"channels_last": True},
         f"autocast_{str(low).removeprefix('torch.')}": {"autocast": low},
         "compile": {"compile": True},
-        "best": fast_preset(x),
+        "fast": choice.candidate.options(),
     }
     if args.rows:
         configurations = {k: v for k, v in configurations.items() if k in args.rows}

@@ -25,12 +25,14 @@ import torch
 
 from ._checks import check_int, check_probability
 from ._ops import as_uint32_ids, launch_perturb
+from .certificates.top2 import certify_top2
 from .noises import Noise
+from .sampling.forward import compiled_model
 from .sampling.labels import check_labels, check_labels_in_range
 from .sampling.sampler import EvalMode, Sampler, raise_if_invalid
 from .seeding import Phase
 from .smooth import ABSTAIN, CertifyResult
-from .stats import clopper_pearson_lower, clopper_pearson_upper
+from .stats import clopper_pearson_lower, clopper_pearson_upper, top2_bounds
 
 # ---- the look schedule and the stopping rule (pure NumPy: also used to simulate vote streams) --------------
 
@@ -278,8 +280,15 @@ class _RowStream:
         self.sampler = sampler
         x = sampler.x
         fmt = torch.channels_last if sampler.channels_last else torch.contiguous_format
-        self.buffer = torch.empty((sampler.batch_size, *x.shape[1:]), dtype=sampler.out_dtype,
+        # zeros: under compile every batch is the full buffer (one graph); rows past the batch's are not counted
+        self.buffer = torch.zeros((sampler.batch_size, *x.shape[1:]), dtype=sampler.out_dtype,
                                   device=x.device).contiguous(memory_format=fmt)
+        passes = sampler.passes
+        self.forward = None
+        self.cudagraphs = False
+        if passes.compiled:
+            self.forward = compiled_model(sampler.model, passes.options, x.device.type, passes.autocast)
+            self.cudagraphs = passes.options.get("mode") == "reduce-overhead" and x.device.type == "cuda"
         self.rows = 0
         self.pending: list[tuple[int, int, _Counts, int, int, torch.Tensor]] = []
         self.forward_passes = 0
@@ -313,7 +322,12 @@ class _RowStream:
     def flush(self) -> None:
         if self.rows == 0:
             return
-        logits = self.sampler.logits(self.buffer[: self.rows])
+        if self.forward is None:
+            logits = self.sampler.logits(self.buffer[: self.rows])
+        else:
+            if self.cudagraphs:  # the previous replay's logits were counted; let this one reuse them
+                torch.compiler.cudagraph_mark_step_begin()
+            logits = self.sampler.logits(self.buffer, self.forward)
         width = logits.shape[1]
         for a, b, target, lo, hi, invalid in self.pending:
             torch.ops.rsmooth_ext.argmax_count_.default(target.get(width)[lo:hi], invalid[lo:hi], logits[a:b])
@@ -353,7 +367,8 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
                        input_ids=None, labels=None, num_classes: int | None = None,
                        out_dtype: torch.dtype | None = None, channels_last: bool = False,
                        first_look: int = 1000, growth: float = 1.5, final_share: float = 0.5,
-                       futility: float | None = 0.05) -> SequentialCertifyResult:
+                       futility: float | None = 0.05, top2: bool = False, autocast: torch.dtype | None = None,
+                       compile: bool | dict = False, fast: bool = False) -> SequentialCertifyResult:
     """Cohen et al.'s CERTIFY with a data-dependent number of estimation samples per input (at most n_max).
 
     ``n0`` selection samples (the same as ``certify``'s for the same seed) choose c_A; estimation samples
@@ -369,13 +384,26 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     With probability at least 1 - alpha (per input), p_lower <= P(f(x + eps) = c_A) at the stopping look, so
     the smoothed classifier predicts c_A within ``radius`` (measured in ``adversary``). ``labels`` skips the
     estimation of inputs whose selected class is wrong, as in ``certify``. ``num_samples`` holds the
-    estimation samples each answer used; ``forward_passes`` counts every row the model saw."""
+    estimation samples each answer used; ``forward_passes`` counts every row the model saw.
+
+    ``top2=True``: the looks stop as above (on p_A), and at the stopping look k the answer uses ``certify``'s
+    top-2 bounds at that look's alpha_k (p_lower at alpha_k / 2 and ``p_upper_others``, Bonferroni over the
+    other classes): they hold at every look together with probability >= 1 - sum_k alpha_k = 1 - alpha, so at
+    the stopping look. Certified when p_lower > p_upper_others, with the pA/pB radius (with ``radii``: the
+    largest grid radius it reaches).
+
+    ``autocast``, ``compile`` and ``fast``: as in ``certify``; under compile the model is one graph for the
+    round's fixed batch shape (batch_size rows; the last, partial batch runs on the full buffer and only its
+    rows are counted)."""
+    if not isinstance(top2, bool):
+        raise TypeError(f"top2 must be a bool, got {top2!r}")
     alpha = check_probability(alpha)
     n0 = check_int("n0", n0, 1)
     schedule = look_schedule(n_max, alpha, first_look=first_look, growth=growth, final_share=final_share)
     adversary = noise.natural_adversary if adversary is None and isinstance(noise, Noise) else adversary
     sampler = Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
-                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last)
+                       num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
+                       autocast=autocast, compile=compile, fast=fast)
     dim = math.prod(x.shape[1:])
     noise.certify(0.5, adversary, dim=dim)
     rule = StoppingRule(schedule, lambda p: noise.certify(p, adversary, dim=dim), radii=radii, rtol=rtol,
@@ -383,6 +411,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
     host_labels = check_labels(labels, x.shape[0])
     batch, device = x.shape[0], x.device
     outcome = SequentialOutcome(batch)
+    top2_lower, top2_upper = np.full(batch, np.nan), np.full(batch, np.nan)
     stream = _RowStream(sampler)
     with EvalMode(model):
         selection, ahead_counts, invalid, ahead = _select(sampler, stream, schedule)
@@ -415,14 +444,34 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
             ahead[active] = got
             invalid[rows] += round_invalid
             successes = look_counts[rows, top_device[rows]]
-            host = torch.cat([successes, invalid]).cpu().numpy()  # sync: one per round
-            raise_if_invalid(host[active.size :], "estimation")
+            parts = [successes, invalid] + ([look_counts[rows].flatten()] if top2 else [])
+            host = torch.cat(parts).cpu().numpy()  # sync: one per round
+            raise_if_invalid(host[active.size : active.size + batch], "estimation")
             stop = outcome.record(rule, look, active, host[: active.size])
+            if top2 and stop.any():
+                counts_now = host[active.size + batch :].reshape(active.size, width)[stop]
+                stopped = active[stop]
+                top2_lower[stopped], top2_upper[stopped] = top2_bounds(counts_now, top[stopped],
+                                                                       schedule.alphas[look])
             active, previous = active[~stop], size
-    p_lower = np.where(skipped, np.nan, outcome.p_lower)
-    certified = p_lower > 0.5
+    p_upper_others = None
+    if top2:
+        p_lower = np.where(skipped, np.nan, top2_lower)
+        p_upper_others = np.where(skipped, np.nan, top2_upper)
+        certified = p_lower > p_upper_others
+        radius = np.zeros(batch)
+        if certified.any():
+            radius[certified] = certify_top2(noise, p_lower[certified], p_upper_others[certified], adversary,
+                                             dim=dim)
+            if rule.radii is not None:  # the largest grid radius reached
+                index = np.searchsorted(rule.radii, radius[certified], side="right") - 1
+                radius[certified] = np.where(index >= 0, rule.radii[np.maximum(index, 0)], 0.0)
+        radius = np.where(skipped, np.nan, radius)
+    else:
+        p_lower = np.where(skipped, np.nan, outcome.p_lower)
+        certified = p_lower > 0.5
+        radius = np.where(skipped, np.nan, np.where(certified, outcome.radius, 0.0))
     prediction = np.where(certified | skipped, top, ABSTAIN).astype(np.int64)
-    radius = np.where(skipped, np.nan, np.where(certified, outcome.radius, 0.0))
     return SequentialCertifyResult(
         prediction=torch.from_numpy(prediction).to(device),
         p_lower=torch.from_numpy(p_lower).to(device),
@@ -436,6 +485,7 @@ def certify_sequential(model, x, noise: Noise, alpha: float, *, n_max: int, radi
         noise=noise,
         adversary=adversary,
         skipped=torch.from_numpy(skipped).to(device),
+        p_upper_others=None if p_upper_others is None else torch.from_numpy(p_upper_others).to(device),
         num_samples=torch.from_numpy(outcome.num_samples).to(device),
         p_upper=torch.from_numpy(np.where(skipped, np.nan, outcome.p_upper)).to(device),
         grid_index=torch.from_numpy(outcome.grid_index).to(device),

@@ -28,7 +28,7 @@ ABSTAIN = -1
 def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                   num_classes: int | None = None, out_dtype: torch.dtype | None = None,
                   channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
-                  compile: bool | dict = False) -> torch.Tensor:
+                  compile: bool | dict = False, fast: bool = False) -> torch.Tensor:
     """Count the classes the base classifier ``model`` returns on ``n`` noisy copies of each input.
 
     ``x`` is a batch (B, *shape) on the model's device; returns int64 counts (B, K) on that device. The
@@ -50,10 +50,15 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
     per-batch step -- perturb, model, vote count -- into one graph with fixed shapes (fullgraph; on CUDA,
     ``mode="reduce-overhead"``, a CUDA graph), once per configuration (model, noise, shapes, dtypes, batch
     layout) and cached across calls. The noise is the same as without compile (same seeds, same samples);
-    the votes can differ only where the compiled model's rounding flips a sample at a decision boundary."""
+    the votes can differ only where the compiled model's rounding flips a sample at a decision boundary.
+
+    ``fast=True`` chooses channels_last, autocast (native dtypes only) and compile by measurement on this
+    model, input shape and batch size (``rsmooth_ext.sampling.tuning.tune``: a few timed batches per
+    candidate, at most two compilations, cached for the process and on disk); options set away from their
+    defaults are kept fixed. The votes are those of the model as the chosen configuration runs it."""
     sampler = Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed, autocast=autocast, compile=compile)
+                       distributed=distributed, autocast=autocast, compile=compile, fast=fast)
     with EvalMode(model):
         counts, invalid = sampler.counts(Phase.PREDICT, sampler.n)
     raise_if_invalid(invalid.cpu().numpy(), "noisy")
@@ -63,17 +68,17 @@ def sample_counts(model, x, noise: Noise, n: int, *, batch_size: int = 1000, see
 def predict(model, x, noise: Noise, n: int, alpha: float, *, batch_size: int = 1000, seed=None, input_ids=None,
             num_classes: int | None = None, out_dtype: torch.dtype | None = None,
             channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
-            compile: bool | dict = False) -> torch.Tensor:
+            compile: bool | dict = False, fast: bool = False) -> torch.Tensor:
     """Cohen et al.'s PREDICT for every input: the smoothed classifier's class, or -1 (abstain).
 
     With probability at least 1 - alpha (per input), a returned class is the smoothed classifier's
     prediction: the two-sided binomial test of the top two counts (scipy.stats.binomtest at 1/2) must
-    reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device. ``autocast``
-    and ``compile``: see ``sample_counts``."""
+    reject at level alpha, else the input abstains. Returns a LongTensor (B,) on x's device. ``autocast``,
+    ``compile`` and ``fast``: see ``sample_counts``."""
     alpha = check_probability(alpha)
     counts = sample_counts(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                            num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                           distributed=distributed, autocast=autocast, compile=compile)
+                           distributed=distributed, autocast=autocast, compile=compile, fast=fast)
     host = counts.cpu().numpy()
     if host.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=x.device)
@@ -111,7 +116,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
             batch_size: int = 1000, seed=None, input_ids=None, num_classes: int | None = None,
             out_dtype: torch.dtype | None = None, channels_last: bool = False,
             distributed: bool = False, labels=None, top2: bool = False, autocast: torch.dtype | None = None,
-            compile: bool | dict = False) -> CertifyResult:
+            compile: bool | dict = False, fast: bool = False) -> CertifyResult:
     """Cohen et al.'s CERTIFY for every input of the batch ``x``.
 
     ``n0`` selection samples choose the class c_A; ``n`` estimation samples, drawn independently (another
@@ -131,7 +136,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
     with probability >= 1 - alpha; the input is certified when p_lower > p_upper_others, with the pA/pB
     radius where the theory gives one (``rsmooth_ext.certificates.top2``; e.g. Cohen et al.'s Theorem 1 in l2).
 
-    ``autocast`` and ``compile``: see ``sample_counts``."""
+    ``autocast``, ``compile`` and ``fast``: see ``sample_counts``."""
     if not isinstance(top2, bool):
         raise TypeError(f"top2 must be a bool, got {top2!r}")
     alpha = check_probability(alpha)
@@ -143,7 +148,7 @@ def certify(model, x, noise: Noise, n0: int, n: int, alpha: float, *, adversary:
         noise.certify(0.5, adversary, dim=x[0].numel() if isinstance(x, torch.Tensor) and x.dim() >= 2 else None)
     sampler = Sampler(model, x, noise, n0, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed, autocast=autocast, compile=compile)
+                       distributed=distributed, autocast=autocast, compile=compile, fast=fast)
     batch = x.shape[0]
     skipped = np.zeros(batch, dtype=bool)
     with EvalMode(model):
@@ -219,13 +224,13 @@ def _estimation_counts_of(sampler: Sampler, keep: np.ndarray, n: int):
 def predict_soft(model, x, noise: Noise, n: int, *, batch_size: int = 1000, seed=None, input_ids=None,
                  num_classes: int | None = None, out_dtype: torch.dtype | None = None,
                  channels_last: bool = False, distributed: bool = False, autocast: torch.dtype | None = None,
-                 compile: bool | dict = False) -> torch.Tensor:
+                 compile: bool | dict = False, fast: bool = False) -> torch.Tensor:
     """The soft smoothed classifier: the Monte Carlo mean over ``n`` noisy copies of softmax(model(x + eps)),
-    a (B, K) float32 tensor on x's device (accumulated in float64). ``autocast`` and ``compile``: see
+    a (B, K) float32 tensor on x's device (accumulated in float64). ``autocast``, ``compile`` and ``fast``: see
     ``sample_counts``."""
     sampler = Sampler(model, x, noise, n, batch_size=batch_size, seed=seed, input_ids=input_ids,
                        num_classes=num_classes, out_dtype=out_dtype, channels_last=channels_last,
-                       distributed=distributed, autocast=autocast, compile=compile)
+                       distributed=distributed, autocast=autocast, compile=compile, fast=fast)
     total = None
     with EvalMode(model):
         if sampler.passes.compiled:

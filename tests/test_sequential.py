@@ -306,3 +306,94 @@ def test_cuda_matches_cpu():
     for name in ("prediction", "radius", "num_samples", "counts_estimation", "counts_selection"):
         assert torch.equal(getattr(gpu, name).cpu(), getattr(cpu, name)), name
     assert all(b == 256 for b in model.batches[:-1])
+
+
+# ---- composition with the forward-pass options and top-2 -----------------------------------------------------
+
+SEQ_KWARGS = dict(n_max=6000, radii=GRID, n0=30, batch_size=256, seed=5, first_look=200)
+
+
+class TinyCnn(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                       torch.nn.Linear(64, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_channels_last_and_autocast_compose():
+    """channels_last: the same rows in another layout, the same answers. autocast: the noisy batches in bf16 and
+    the model under autocast (the same selection votes as certify's under the same autocast)."""
+    model, x, noise = TinyCnn().eval(), torch.rand(5, 2, 4, 4), rs.Gaussian(sigma=0.5)
+    ref = rs.certify_sequential(model, x, noise, 0.01, **SEQ_KWARGS)
+    cl = rs.certify_sequential(model, x, noise, 0.01, channels_last=True, **SEQ_KWARGS)
+    for name in ("prediction", "radius", "num_samples", "counts_estimation"):
+        assert torch.equal(getattr(cl, name), getattr(ref, name)), name
+    amp = rs.certify_sequential(model, x, noise, 0.01, autocast=torch.bfloat16, **SEQ_KWARGS)
+    cohen = rs.certify(model, x, noise, 30, 10, 0.01, seed=5, batch_size=256, autocast=torch.bfloat16)
+    assert torch.equal(amp.counts_selection, cohen.counts_selection)
+    assert torch.equal(amp.counts_estimation.sum(1), amp.num_samples)
+
+
+def test_fast_is_sequential_with_the_chosen_options(tmp_path, monkeypatch):
+    from rsmooth_ext.sampling import tuning
+
+    monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(tmp_path))
+    tuning.clear_process_cache()
+    costs = {"eager": 2.0, "channels_last": 1.0, "bf16": 3.0, "bf16+channels_last": 4.0, "fp16": 5.0,
+             "fp16+channels_last": 6.0}
+    monkeypatch.setattr(tuning, "measure_candidate", lambda m, x1, n, c, **k: costs.get(c.name, 9.0))
+    model, x, noise = TinyCnn().eval(), torch.rand(4, 2, 4, 4), rs.Gaussian(sigma=0.5)
+    fast = rs.certify_sequential(model, x, noise, 0.01, fast=True, **SEQ_KWARGS)
+    explicit = rs.certify_sequential(model, x, noise, 0.01, channels_last=True, **SEQ_KWARGS)
+    for name in ("prediction", "radius", "num_samples", "counts_estimation", "counts_selection"):
+        assert torch.equal(getattr(fast, name), getattr(explicit, name)), name
+    tuning.clear_process_cache()
+
+
+@pytest.mark.parametrize("radii", [GRID, None])
+def test_top2_answers_are_the_top2_bounds_at_the_stopping_look(radii):
+    from rsmooth_ext.certificates.top2 import certify_top2
+    from rsmooth_ext.stats import top2_bounds
+
+    x, noise = spread_inputs(8), rs.Gaussian(sigma=0.5)
+    x[3, 0] = 0.0  # p_A = p_B = 1/2: not certified (but with probability alpha)
+    kwargs = dict(SEQ_KWARGS, radii=radii)
+    res = rs.certify_sequential(Linear2([1.0, 0.0, 0.0]), x, noise, 0.01, top2=True, **kwargs)
+    top = res.counts_selection.argmax(1).numpy()
+    looks = [res.schedule.sizes.index(n) for n in res.num_samples.tolist()]
+    alphas = np.array([res.schedule.alphas[k] for k in looks])
+    counts = res.counts_estimation.numpy()
+    expected = [top2_bounds(counts[i : i + 1], top[i : i + 1], alphas[i]) for i in range(len(x))]
+    np.testing.assert_array_equal(res.p_lower.numpy(), [e[0][0] for e in expected])
+    np.testing.assert_array_equal(res.p_upper_others.numpy(), [e[1][0] for e in expected])
+    certified = res.p_lower.numpy() > res.p_upper_others.numpy()
+    assert certified.any() and (~certified).any()
+    assert torch.equal(res.prediction[torch.from_numpy(~certified)], torch.full((int((~certified).sum()),), -1))
+    radius = certify_top2(noise, res.p_lower.numpy()[certified], res.p_upper_others.numpy()[certified], dim=3)
+    if radii is not None:
+        radius = np.array([max(r for r in radii if r <= value) for value in radius])
+    np.testing.assert_allclose(res.radius.numpy()[certified], radius, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="top2 must be a bool"):
+        rs.certify_sequential(Linear2([1.0, 0.0, 0.0]), x, noise, 0.01, top2=1, **kwargs)
+
+
+@pytest.mark.integration
+def test_compiled_sequential_is_one_graph_and_matches_eager():
+    """An exact model (one nonzero weight: no rounding): compiled, the same answers, from one graph of the fixed
+    batch shape (fullgraph: a recompile past dynamo's limit would fail, and a second call compiles nothing)."""
+    model = Linear2([1.0, 0.0, 0.0])
+    x, noise = spread_inputs(), rs.Gaussian(sigma=0.5)
+    ref = rs.certify_sequential(model, x, noise, 0.01, **SEQ_KWARGS)
+    torch._dynamo.utils.counters.clear()
+    compiled = rs.certify_sequential(model, x, noise, 0.01, compile={"backend": "aot_eager"}, **SEQ_KWARGS)
+    for name in ("prediction", "radius", "num_samples", "counts_estimation", "counts_selection"):
+        assert torch.equal(getattr(compiled, name), getattr(ref, name)), name
+    assert compiled.forward_passes == ref.forward_passes
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    again = rs.certify_sequential(model, x[:5], noise, 0.01, compile={"backend": "aot_eager"}, **SEQ_KWARGS)
+    assert torch.equal(again.radius, ref.radius[:5])
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1

@@ -1,7 +1,7 @@
 """``rsmooth info``: what this installation can do and where it keeps its files: the extension's build
 (CPU and CUDA kernels, CUDA archs, the torch it was built against), the CPU capabilities that decide
 sampling speed (vector ISA, native bf16 / fp16 in oneDNN, threads), the visible GPUs, the torch, CUDA and
-Python versions, and the cache directory."""
+Python versions, the cache directory, and the forward-pass configurations ``--fast`` chose and cached."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def collect() -> dict:
     """Everything ``rsmooth info`` reports, as one JSON-ready dict."""
     from .. import __version__, build_info
     from ..cache import cache_dir
+    from ..sampling.tuning import cached_choices
 
     return {
         "rsmooth_ext": __version__,
@@ -65,6 +66,7 @@ def collect() -> dict:
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
         "cache_dir": cache_dir(),
+        "fast_choices": cached_choices(),
     }
 
 
@@ -94,6 +96,14 @@ def format_text(info: dict) -> str:
         f"python:     {info['python']}",
         f"cache:      {info['cache_dir']}",
     ]
+    choices = info.get("fast_choices", [])
+    lines.append(f"--fast:     {len(choices)} cached choice(s)" + (":" if choices else ""))
+    for entry in choices:
+        key, seconds = entry["key"], entry["seconds"]
+        times = ", ".join(f"{name} {s * 1e3:.3g} ms" for name, s in sorted(seconds.items(), key=lambda t: t[1]))
+        lines.append(f"  {entry['choice']} for {key.get('model', '?')} on {key.get('device', '?')} "
+                     f"{tuple(key.get('input_shape', ()))} {key.get('dtype', '?')}, batch {key.get('batch_size', '?')} "
+                     f"(torch {key.get('torch', '?')}; {key.get('hardware', '?')}): {times}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from ..models import DATASET_STATS as CHECKPOINT_DATASETS
 from ..models import FORMATS as CHECKPOINT_FORMATS
 from ..models import NORMALIZATIONS
 from ..sampling import distributed as dist
-from ..sampling.forward import fast_preset
+from ..sampling.tuning import Choice, fast_options
 from .errors import CliError
 from .noise_options import add_noise_options
 
@@ -70,8 +70,9 @@ def add_sampling_options(p: argparse.ArgumentParser, *, certify_options: bool, d
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the per-batch step (noise, model, count) as one graph; CUDA graphs on a GPU")
     s.add_argument("--fast", action="store_true",
-                   help="the fastest measured combination: --channels-last (image inputs), --amp bf16 (fp16 on a "
-                        "GPU without bf16), --compile")
+                   help="choose --channels-last, --amp (native dtypes only) and --compile by timing a few batches of "
+                        "this model and input shape (at most two compilations; cached on disk; prints the choice); "
+                        "any of them given explicitly stays fixed")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -153,15 +154,27 @@ def resolve_device(args: argparse.Namespace) -> torch.device:
     return device
 
 
-def forward_options(args: argparse.Namespace, x: torch.Tensor, dtype: torch.dtype) -> dict:
+def forward_options(args: argparse.Namespace, x: torch.Tensor, dtype: torch.dtype, model=None,
+                    noise=None) -> dict:
     """How the sampling calls run the model on x (on its device): --dtype, --channels-last, --amp, --compile,
-    --fast (``fast_preset``; an explicit --amp wins over its dtype)."""
+    and under --fast the tuner's choice for ``model`` and ``noise`` (``fast_choice``) with the explicit ones fixed."""
     options = {"out_dtype": dtype, "channels_last": args.channels_last, "autocast": None, "compile": args.compile}
-    if args.fast:
-        preset = fast_preset(x)
-        options.update(preset, channels_last=args.channels_last or preset["channels_last"])
     if args.amp:
         options["autocast"] = AMP_DTYPES[args.amp]
+    if args.fast:
+        chosen = getattr(args, "fast_options", None)  # tuned once per run (``running``)
+        if chosen is None:
+            if model is None or noise is None:
+                raise ValueError("--fast needs the model and the noise to time")
+            chosen, _ = fast_choice(args, model, x, noise)
+        options.update(chosen)
     if options["autocast"] is not None:
         options["out_dtype"] = None  # the noisy batch is written in the autocast dtype
     return options
+
+
+def fast_choice(args: argparse.Namespace, model, x: torch.Tensor, noise) -> tuple[dict, Choice]:
+    """--fast: the tuner's (channels_last, autocast, compile) for batches of --batch-size rows of inputs like
+    x (its first one is timed), with --channels-last, --amp and --compile fixed where given."""
+    return fast_options(model, x[:1], noise, batch_size=args.batch_size, channels_last=args.channels_last,
+                        autocast=AMP_DTYPES[args.amp] if args.amp else None, compile=args.compile)

@@ -21,7 +21,15 @@ from . import sequential as cli_sequential
 from .errors import CliError
 from .loading import check_model_on_data, load_data, load_model_from_args
 from .noise_options import make_noise
-from .options import DTYPES, check_channels_last, check_counts, check_forward_options, forward_options, resolve_device
+from .options import (
+    DTYPES,
+    check_channels_last,
+    check_counts,
+    check_forward_options,
+    fast_choice,
+    forward_options,
+    resolve_device,
+)
 from .paths import check_writable
 from .report import markdown_table
 from .results import (
@@ -75,6 +83,8 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
         raise CliError(f"--sound: {e}") from None
     if kind == "certify":
         check_certificate_exists(noise, args.adversary, x[0].numel())
+    if args.fast and len(x):
+        args.fast_options = _agreed_fast_options(args, model, x[:1].to(device), noise, world, log)
     config = run_config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
     if args.checkpoint is not None:
         config.update(checkpoint=args.checkpoint, arch=args.arch, normalization=args.normalization,
@@ -86,6 +96,8 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
         if world > 1 and args.shard == "samples":
             raise CliError("--sequential splits examples, not samples, across ranks: use --shard inputs")
         columns = cli_sequential.SEQUENTIAL_COLUMNS
+    if kind == "certify" and getattr(args, "top2", False):
+        columns = cli_sequential.with_top2_column(columns)
     if world > 1 and args.shard == "inputs":
         return _run_sharded_by_input(kind, model, x, y, noise, args, config, columns, device, dtype, rank, world, log,
                                      indices=indices)
@@ -111,6 +123,18 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
             merge_results(args.out, config, columns)
         finish(args.out, config, seconds, log)
     return 0
+
+
+def _agreed_fast_options(args, model, x1, noise, world: int, log: Log) -> dict:
+    """--fast: the tuner's choice (its line printed); under torchrun every rank takes rank 0's, so every rank
+    runs the same base classifier."""
+    options, choice = fast_choice(args, model, x1, noise)
+    log(choice.summary())
+    if world > 1:
+        shared = [options]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        options = shared[0]
+    return options
 
 
 def check_certificate_exists(noise: Noise, adversary: str | None, dim: int) -> None:
@@ -151,7 +175,7 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         ids = torch.tensor([index], device=device)
         label = int(y[position])
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, distributed=distributed,
-                      **forward_options(args, xi, dtype))
+                      **forward_options(args, xi, dtype, model, noise))
         if kind == "certify":
             labels = y[position : position + 1].to(device) if getattr(args, "skip_misclassified", False) else None
             res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
@@ -160,6 +184,8 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
             prediction = int(res.prediction[0])
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
                    "radius": float(res.radius[0]), "correct": int(prediction == label)}
+            if res.p_upper_others is not None:
+                row["p_upper_others"] = float(res.p_upper_others[0])
         else:
             prediction = int(predict(model, xi, noise, args.n, args.alpha, **common)[0])
             row = {"index": index, "label": label, "prediction": prediction, "correct": int(prediction == label)}

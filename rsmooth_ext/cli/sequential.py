@@ -10,9 +10,16 @@ import time
 import torch
 
 from ..sequential import certify_sequential
+from .options import forward_options
 from .results import CERTIFY_COLUMNS
 
 SEQUENTIAL_COLUMNS = CERTIFY_COLUMNS[:-1] + ["samples", CERTIFY_COLUMNS[-1]]
+
+
+def with_top2_column(columns: list[str]) -> list[str]:
+    """The columns of a --top2 run: ``p_upper_others`` (the p_B bound) after p_lower."""
+    at = columns.index("p_lower") + 1
+    return columns[:at] + ["p_upper_others"] + columns[at:]
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -49,10 +56,6 @@ def check(args, error) -> None:
             if getattr(args, flag, None) is not None:
                 raise error(f"--{flag} needs --sequential")
         return
-    if getattr(args, "top2", False):
-        raise error("--top2 is not available with --sequential (its looks bound p_A only)")
-    if getattr(args, "amp", None) or getattr(args, "compile", False) or getattr(args, "fast", False):
-        raise error("--amp, --compile and --fast are not available with --sequential yet")
     if args.radii is not None:
         try:
             args.radii = [float(r) for r in args.radii.split(",")]
@@ -96,11 +99,13 @@ def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtyp
         ids = torch.tensor(group, device=device)
         rows = group if row_of is None else [row_of[index] for index in group]
         labels = y[rows].to(device) if args.skip_misclassified else None
-        res = certify_sequential(model, x[rows].to(device), noise, args.alpha, n_max=args.n_max, radii=args.radii,
+        xs = x[rows].to(device)
+        top2 = getattr(args, "top2", False)
+        res = certify_sequential(model, xs, noise, args.alpha, n_max=args.n_max, radii=args.radii,
                                  rtol=args.rtol if args.rtol is not None else 0.01, n0=args.n0,
                                  adversary=args.adversary, batch_size=args.batch_size, seed=args.seed, input_ids=ids,
-                                 labels=labels, out_dtype=dtype, channels_last=args.channels_last,
-                                 first_look=args.first_look, growth=args.growth, futility=args.futility)
+                                 labels=labels, first_look=args.first_look, growth=args.growth,
+                                 futility=args.futility, top2=top2, **forward_options(args, xs, dtype, model, noise))
         passes += res.forward_passes
         seconds = round((time.perf_counter() - t0) / len(group), 6)
         for j, index in enumerate(group):
@@ -108,6 +113,8 @@ def run_sequential_examples(model, x, y, noise, args, todo, writer, device, dtyp
             row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[j]),
                    "radius": float(res.radius[j]), "correct": int(prediction == label),
                    "samples": int(res.num_samples[j]), "seconds": seconds}
+            if top2:
+                row["p_upper_others"] = float(res.p_upper_others[j])
             if writer is not None:
                 writer.write(row)
         bar.update(len(group))

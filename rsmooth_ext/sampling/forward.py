@@ -198,12 +198,24 @@ class ForwardPasses:
         sampler.logits(rows)
 
 
+# model -> {(options repr, autocast): compiled model}; the entries go when the model does.
+_COMPILED_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-def fast_preset(x: torch.Tensor) -> dict:
-    """The keyword arguments of the fastest combination measured (README, benchmarks/bench_certify.py):
-    channels_last for image batches (N, C, H, W), autocast in bfloat16 (float16 on a CUDA device without
-    bfloat16), and the compiled step (CUDA graphs on CUDA). Votes are those of the model run that way."""
-    dtype = torch.bfloat16
-    if x.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        dtype = torch.float16
-    return {"channels_last": x.dim() == 4, "autocast": dtype, "compile": True}
+
+def compiled_model(model, options: dict, device_type: str, autocast: torch.dtype | None):
+    """``model`` under ``autocast``, compiled by torch.compile(**options), cached across calls: for loops that
+    write the noisy rows themselves and always call the model on the same full batch (one graph)."""
+    key = (repr(sorted(options.items())), device_type, autocast)
+    try:
+        per_model = _COMPILED_MODELS.setdefault(model, {})
+    except TypeError:
+        per_model = {}
+    fn = per_model.get(key)
+    if fn is None:
+        def rsmooth_model(rows):
+            with _autocast_context(device_type, autocast):
+                return model(rows)
+
+        fn = torch.compile(_own_code_object(rsmooth_model), **options)
+        per_model[key] = fn
+    return fn

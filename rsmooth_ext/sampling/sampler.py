@@ -14,6 +14,7 @@ from .._ops import as_uint32_ids, check_input_ids, check_perturb_inputs, launch_
 from ..seeding import resolve_seed
 from . import distributed as dist
 from .forward import ForwardPasses
+from .tuning import resolve_fast
 
 
 class EvalMode:
@@ -55,12 +56,21 @@ class Sampler:
     reused buffer, through the model."""
 
     def __init__(self, model, x, noise, n, *, batch_size, seed, input_ids, num_classes, out_dtype, channels_last,
-                 distributed=False, autocast=None, compile=False):
+                 distributed=False, autocast=None, compile=False, fast=False):
         check_model_and_batch(model, x)
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed must be a bool, got {distributed!r}")
         self.distributed = distributed and dist.is_active()
         x = check_perturb_inputs(x, noise, out_dtype, channels_last)  # a sound spec's grid check or quantisation
+        self.fast_choice = None
+        if fast is not False or not isinstance(fast, bool):
+            check_int("batch_size", batch_size, 1)
+            if x.shape[0]:
+                channels_last, autocast, compile, self.fast_choice = resolve_fast(
+                    fast, model, x, noise, batch_size=batch_size, out_dtype=out_dtype, channels_last=channels_last,
+                    autocast=autocast, compile=compile, distributed=self.distributed)
+                if autocast is not None:  # the noisy batch is then written in the autocast dtype
+                    out_dtype = None
         self.model, self.x, self.noise = model, x, noise
         self.n = check_int("n", n, 1)
         self.batch_size = check_int("batch_size", batch_size, 1)
@@ -107,11 +117,14 @@ class Sampler:
                            self.channels_last, rows)
             yield i0, i1 - i0, self.logits(rows)
 
-    def logits(self, rows):
-        """The model's logits (rows, K) on a noisy batch, under the forward passes' context; checks their shape and
-        that K is the same for every batch."""
-        with self.passes.context():
-            logits = self.model(rows)
+    def logits(self, rows, forward=None):
+        """The model's logits (rows, K) on a noisy batch, under the forward passes' context (or by ``forward``,
+        e.g. the compiled model); checks their shape and that K is the same for every batch."""
+        if forward is not None:
+            logits = forward(rows)
+        else:
+            with self.passes.context():
+                logits = self.model(rows)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != rows.shape[0]:
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(

@@ -199,3 +199,41 @@ def test_the_certify_table_is_the_analyze_table(workdir, base, capsys):
     table = capsys.readouterr().out.split("\ncertified accuracy at r")[0]
     assert table in printed and "| gaussian sigma=0.3 |" in table
     assert f"6 examples: smoothed accuracy {summary['accuracy']:.3f}, abstained " in printed
+
+
+def test_fast_prints_its_choice_and_certifies_with_it(workdir, base, rows_without_time, capsys, monkeypatch):
+    """--fast times the candidates (here a fake measurement that makes channels_last fastest and offers no
+    bf16), prints one line, and certifies as the chosen options given explicitly."""
+    from rsmooth_ext.sampling import tuning
+
+    monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(workdir / "cache"))
+    tuning.clear_process_cache()
+    monkeypatch.setattr(tuning, "_mkldnn_supported", lambda name: False)
+    costs = {"eager": 2e-3, "channels_last": 1e-3, "compile+channels_last": 3e-3, "compile": 4e-3}
+    monkeypatch.setattr(tuning, "measure_candidate", lambda m, x1, n, c, **k: costs[c.name])
+    assert main(["certify", *base, "--fast", "--out", "fast.tsv"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("fast: ")]
+    assert lines == ["fast: channels_last, 2.00x eager; per batch of 64 rows: channels_last 1 ms, eager 2 ms, "
+                     "compile+channels_last 3 ms, compile 4 ms"]
+    assert main(["certify", *base, "--channels-last", "--out", "explicit.tsv"]) == 0
+    assert rows_without_time("fast.tsv") == rows_without_time("explicit.tsv")
+    assert main(["info"]) == 0
+    info = capsys.readouterr().out
+    assert "--fast:     1 cached choice(s):" in info and "channels_last for " in info
+    tuning.clear_process_cache()
+
+
+def test_sequential_with_top2_and_amp_writes_p_b_and_resumes(workdir, base, rows_without_time):
+    args = [*base, *SEQ, "--radii", "0,0.1,0.2", "--top2", "--amp", "bf16"]
+    assert main(["certify", *args, "--out", "s.tsv"]) == 0
+    results = read_results("s.tsv")
+    assert results.columns == ["index", "label", "prediction", "p_lower", "p_upper_others", "radius", "correct",
+                               "samples", "seconds"]
+    assert results.config["top2"] and results.config["amp"] == "bf16"
+    for row in results.rows:
+        assert (row["prediction"] != -1) == (row["p_lower"] > row["p_upper_others"])
+    assert main(["certify", *args, "--out", "p.tsv", "--limit", "2"]) == 0
+    assert main(["certify", *args, "--out", "p.tsv", "--resume"]) == 0
+    assert rows_without_time("p.tsv") == rows_without_time("s.tsv")
+    assert main(["certify", *base, "--top2", "--out", "t.tsv"]) == 0
+    assert "p_upper_others" in read_results("t.tsv").columns
