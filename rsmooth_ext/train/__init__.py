@@ -5,6 +5,7 @@ import importlib
 import importlib.util
 
 from .copies import NoisyCopies, epoch_seed
+from .loop import CertifyEvery, Schedule, TrainError, TrainResult, train
 from .losses import (
     consistency_loss,
     gaussian_augmentation_loss,
@@ -22,6 +23,11 @@ for _name in ("adversarial",):
 
 __all__ = [
     "METHODS",
+    "CertifyEvery",
+    "Schedule",
+    "TrainError",
+    "TrainResult",
+    "train",
     "Hyperparameter",
     "Method",
     "NoisyCopies",

@@ -17,11 +17,13 @@ from ..noises import Noise
 from ..seeding import SEED_LIMIT, Phase, resolve_seed
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The Philox seed of epoch ``epoch`` of a run seeded ``seed``: 63 bits of SHA-256("seed:epoch"), so the
-    epochs' noises are independent streams and no two (seed, epoch) pairs share one by arithmetic."""
+def epoch_seed(seed: int, epoch: int, stream: str = "noise") -> int:
+    """The seed of ``stream`` in epoch ``epoch`` of a run seeded ``seed``: 63 bits of
+    SHA-256("stream:seed:epoch"). The training noise ('noise'), the data order ('order'), the augmentation
+    ('augment'), the model's own randomness ('model', e.g. dropout) and the test noise ('test') are
+    independent streams, and no two (seed, epoch) pairs share one by arithmetic."""
     seed, epoch = resolve_seed(seed), check_int("epoch", epoch, 0)
-    digest = hashlib.sha256(f"rsmooth-train:{seed}:{epoch}".encode()).digest()
+    digest = hashlib.sha256(f"rsmooth-train:{stream}:{seed}:{epoch}".encode()).digest()
     return int.from_bytes(digest[:8], "little") % SEED_LIMIT
 
 
@@ -33,13 +35,13 @@ class NoisyCopies:
     asked (4-d x). ``noise`` is the spec (methods read e.g. its sigma)."""
 
     def __init__(self, noise: Noise, seed: int, epoch: int, example_ids: torch.Tensor, *,
-                 channels_last: bool = False):
+                 channels_last: bool = False, stream: str = "noise"):
         if not isinstance(noise, Noise):
             raise TypeError(f"noise must be an rsmooth_ext noise spec, got {noise!r}")
         if not isinstance(example_ids, torch.Tensor) or example_ids.dim() != 1:
             raise ValueError(f"example_ids must be a (B,) tensor, got {getattr(example_ids, 'shape', example_ids)}")
         self.noise = noise
-        self.seed = epoch_seed(seed, epoch)
+        self.seed = epoch_seed(seed, epoch, stream)
         self.example_ids = example_ids.to(torch.int64)
         self.channels_last = bool(channels_last)
 

@@ -144,9 +144,12 @@ def macer_loss(logits: torch.Tensor, y: torch.Tensor, sigma: float, lambd: float
     nll = -torch.log(soft.gather(1, y.view(-1, 1)).squeeze(1) + _MACER_LOG_EPS)
     scaled = torch.softmax(beta * logits, dim=2).mean(dim=1)
     top2, top2_idx = scaled.topk(2, dim=1)
-    gap = torch.special.ndtri(top2[:, 0]) - torch.special.ndtri(top2[:, 1])
-    counted = (top2_idx[:, 0] == y) & torch.isfinite(gap) & (gap <= gamma)
-    hinge = torch.where(counted, gamma - gap, torch.zeros_like(gap))
+    with torch.no_grad():
+        gap = torch.special.ndtri(top2[:, 0]) - torch.special.ndtri(top2[:, 1])
+        counted = (top2_idx[:, 0] == y) & torch.isfinite(gap) & (gap <= gamma)
+    # recomputed on the counted inputs only: an infinite gap elsewhere would make the gradient NaN (inf * 0)
+    kept = top2[counted]
+    hinge = gamma - (torch.special.ndtri(kept[:, 0]) - torch.special.ndtri(kept[:, 1]))
     return nll.sum() / b + lambd * (sigma / 2) * hinge.sum() / b
 
 

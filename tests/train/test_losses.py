@@ -238,3 +238,10 @@ def test_bad_logits_and_weights_are_refused():
         rs.train.macer_loss(z, y, sigma=0)
     with pytest.raises(TypeError, match=r"macer_loss: gamma must be a finite real number, got nan"):
         rs.train.macer_loss(z, y, sigma=0.5, gamma=float("nan"))
+
+
+def test_macer_gradient_stays_finite_when_some_gaps_are_infinite():
+    z = torch.tensor([[[100.0, 0.0], [100.0, 0.0]], [[0.2, 0.0], [0.1, 0.0]]], requires_grad=True)
+    loss = rs.train.macer_loss(z, torch.tensor([0, 0]), sigma=0.5, beta=1.0)
+    loss.backward()
+    assert torch.isfinite(z.grad).all() and z.grad[1].abs().sum() > 0
