@@ -304,6 +304,10 @@ def _to_device(plan: _Plan, x: torch.Tensor) -> torch.Tensor:
 def _run(plan: _Plan, log, progress: bool) -> TrainResult:
     result = TrainResult(plan.model)
     log_path = None if plan.out is None else os.path.join(plan.out, "log")
+    if plan.out is not None and plan.start_epoch > 0:
+        result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
+        if plan.start_epoch == plan.epochs:
+            log(f"the run in {plan.out} finished all {plan.epochs} epochs already")
     if log_path is not None:
         _start_log(log_path, plan.start_epoch)
     indices = torch.tensor(plan.train.indices, dtype=torch.int64)
