@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 DATA_FORMATS = ("tensors", "cifar", "imagenet", "imagefolder", "mnist")
+SPLITS = ("test", "train")
+_CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _X_KEYS, _Y_KEYS = ("inputs", "x", "data", "images"), ("labels", "y", "targets")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -60,9 +62,14 @@ def select_indices(size: int, skip: int = 1, max_index: int | None = None) -> li
     return list(range(0, stop, skip))
 
 
-def load_examples(path: str, format: str | None = None, *, skip: int = 1, max_index: int | None = None) -> Examples:
+def load_examples(path: str, format: str | None = None, *, skip: int = 1, max_index: int | None = None,
+                  split: str = "test") -> Examples:
     """Read the examples of ``path`` selected by ``skip`` / ``max_index`` (see the module docstring);
-    ``format``: one of DATA_FORMATS, or None to detect it."""
+    ``format``: one of DATA_FORMATS, or None to detect it. ``split``: 'test' or 'train' (the training images
+    of a CIFAR directory, data_batch_1..5 or cifar-100-python/train, or of an MNIST one, train-images-idx3;
+    tensor files and image folders are what they are)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if not os.path.exists(path):
         raise DataError(f"data {path} does not exist")
     if format is None:
@@ -71,8 +78,10 @@ def load_examples(path: str, format: str | None = None, *, skip: int = 1, max_in
         raise ValueError(f"data format must be one of {', '.join(DATA_FORMATS)}, got {format!r}")
     if format in ("imagenet", "imagefolder"):
         return _read_image_folder(path, cohen_transform=format == "imagenet", skip=skip, max_index=max_index)
-    reader = {"tensors": read_tensors, "cifar": read_cifar, "mnist": read_mnist}[format]
-    x, y = reader(path)
+    if format == "tensors":
+        x, y = read_tensors(path)
+    else:
+        x, y = {"cifar": read_cifar, "mnist": read_mnist}[format](path, split=split)
     indices = select_indices(len(x), skip, max_index)
     if not indices:
         raise DataError(f"{path} holds no examples")
@@ -170,12 +179,35 @@ def _find_cifar_batch(directory: str) -> str | None:
     return None
 
 
-def read_cifar(path: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 3, 32, 32) in [0, 1] and labels of a CIFAR-10 / CIFAR-100 python batch (or a directory
-    holding the test batch)."""
+def _find_cifar_train_batches(directory: str) -> list[str] | None:
+    for sub in ("", "cifar-10-batches-py"):
+        files = [os.path.join(directory, sub, name) for name in _CIFAR_TRAIN_BATCHES]
+        if all(os.path.isfile(f) for f in files):
+            return files
+    for sub in ("", "cifar-100-python"):
+        candidate = os.path.join(directory, sub, "train")
+        if os.path.isfile(candidate) and os.path.isfile(os.path.join(directory, sub, "meta")):
+            return [candidate]
+    return None
+
+
+def read_cifar(path: str, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 3, 32, 32) in [0, 1] and labels of a CIFAR-10 / CIFAR-100 python batch, or of a directory
+    holding the test batch (``split='test'``) or the training batches (``split='train'``)."""
+    if split == "train" and os.path.isdir(path):
+        files = _find_cifar_train_batches(path)
+        if files is None:
+            raise DataError(f"{path} holds no CIFAR training batches (cifar-10-batches-py/data_batch_1..5 or "
+                            "cifar-100-python/train)")
+        parts = [_read_cifar_batch(f) for f in files]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     batch = _find_cifar_batch(path) if os.path.isdir(path) else path
     if batch is None:
         raise DataError(f"{path} holds no CIFAR test batch (cifar-10-batches-py/test_batch or cifar-100-python/test)")
+    return _read_cifar_batch(batch)
+
+
+def _read_cifar_batch(batch: str) -> tuple[torch.Tensor, torch.Tensor]:
     with open(batch, "rb") as f:
         content = load_plain_pickle(f, batch)
     if not isinstance(content, dict):
@@ -324,9 +356,10 @@ def _finish_arrays(value, source: str):
 # ---- MNIST idx files ------------------------------------------------------------------------------
 
 
-def _find_mnist_images(directory: str) -> str | None:
+def _find_mnist_images(directory: str, split: str = "test") -> str | None:
+    stem = "t10k" if split == "test" else "train"
     for sub in ("", "raw", os.path.join("MNIST", "raw")):
-        for name in ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"):
+        for name in (f"{stem}-images-idx3-ubyte", f"{stem}-images-idx3-ubyte.gz"):
             candidate = os.path.join(directory, sub, name)
             if os.path.isfile(candidate):
                 return candidate
@@ -360,12 +393,14 @@ def _is_gzip(path: str) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def read_mnist(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+def read_mnist(path: str, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 1, H, W) in [0, 1] and labels from MNIST-style idx files (the images file, or a directory
-    with t10k-images-idx3-ubyte[.gz]); the labels file is the images file's name with labels-idx1."""
-    images = _find_mnist_images(path) if os.path.isdir(path) else path
+    with t10k-images-idx3-ubyte[.gz], or train-images-idx3-ubyte[.gz] for ``split='train'``); the labels file
+    is the images file's name with labels-idx1."""
+    images = _find_mnist_images(path, split) if os.path.isdir(path) else path
     if images is None:
-        raise DataError(f"{path} holds no MNIST test images (t10k-images-idx3-ubyte[.gz])")
+        stem = "t10k" if split == "test" else "train"
+        raise DataError(f"{path} holds no MNIST {split} images ({stem}-images-idx3-ubyte[.gz])")
     directory, name = os.path.split(images)
     if "images-idx3" not in name:
         raise DataError(f"{images}: an MNIST images file is named *-images-idx3-ubyte[.gz]")
@@ -434,3 +469,81 @@ def _read_image_folder(path: str, *, cohen_transform: bool, skip: int, max_index
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+# ---- train augmentation ---------------------------------------------------------------------------
+
+TRAIN_AUGMENTATIONS = ("none", "crop-flip", "resized-crop-flip")
+_CROP_PADDING = 4  # Cohen et al. / torchvision CIFAR: RandomCrop(32, padding=4) + RandomHorizontalFlip
+_RESIZED_SCALE, _RESIZED_RATIO, _RESIZED_TRIES = (0.08, 1.0), (3 / 4, 4 / 3), 10  # torchvision RandomResizedCrop
+
+
+def default_augmentation(shape: tuple[int, ...]) -> str:
+    """The standard train augmentation for inputs of ``shape`` (C, H, W): CIFAR-sized colour images (3, 32, 32)
+    get random crop with padding 4 and horizontal flip, ImageNet-sized ones (3, H, W >= 64) random resized crop
+    and flip, anything else (MNIST, the digits, vectors) none."""
+    if len(shape) == 3 and shape[0] == 3 and shape[1:] == (32, 32):
+        return "crop-flip"
+    if len(shape) == 3 and shape[0] == 3 and min(shape[1:]) >= 64:
+        return "resized-crop-flip"
+    return "none"
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """The batch ``x`` (B, C, H, W) under train augmentation ``kind`` (TRAIN_AUGMENTATIONS), every random
+    choice drawn from ``generator`` (so an epoch's augmentation is a pure function of the generator's seed):
+
+    - ``crop-flip``: zero-pad by 4, crop H x W at a uniform offset, flip horizontally with probability 1/2;
+    - ``resized-crop-flip``: torchvision's RandomResizedCrop (area in [0.08, 1] of the image, aspect ratio in
+      [3/4, 4/3], 10 tries then the centre crop) resized bilinearly back to H x W, then the flip."""
+    if kind not in TRAIN_AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(TRAIN_AUGMENTATIONS)}, got {kind!r}")
+    if kind == "none":
+        return x
+    if x.dim() != 4:
+        raise ValueError(f"augmentation {kind} needs image batches (B, C, H, W), got shape {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    if kind == "crop-flip":
+        p = _CROP_PADDING
+        padded = torch.nn.functional.pad(x, (p, p, p, p))
+        top = torch.randint(0, 2 * p + 1, (b,), generator=generator)
+        left = torch.randint(0, 2 * p + 1, (b,), generator=generator)
+        rows = top[:, None] + torch.arange(h)
+        cols = left[:, None] + torch.arange(w)
+    else:
+        out = torch.empty_like(x)
+        for i in range(b):
+            top, left, ch, cw = _resized_crop_box(h, w, generator)
+            out[i] = torch.nn.functional.interpolate(x[i: i + 1, :, top: top + ch, left: left + cw], size=(h, w),
+                                                     mode="bilinear", align_corners=False, antialias=True)[0]
+        padded, rows, cols = out, torch.arange(h).expand(b, h), torch.arange(w).expand(b, w)
+    flip = torch.rand(b, generator=generator) < 0.5
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    index_b = torch.arange(b)[:, None, None, None]
+    index_c = torch.arange(c)[None, :, None, None]
+    return padded[index_b, index_c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _resized_crop_box(h: int, w: int, generator: torch.Generator) -> tuple[int, int, int, int]:
+    import math
+
+    area = h * w
+    log_ratio = (math.log(_RESIZED_RATIO[0]), math.log(_RESIZED_RATIO[1]))
+    for _ in range(_RESIZED_TRIES):
+        u = torch.rand(2, generator=generator, dtype=torch.float64)
+        target = area * (_RESIZED_SCALE[0] + (_RESIZED_SCALE[1] - _RESIZED_SCALE[0]) * float(u[0]))
+        ratio = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * float(u[1]))
+        cw, ch = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(torch.randint(0, h - ch + 1, (), generator=generator))
+            left = int(torch.randint(0, w - cw + 1, (), generator=generator))
+            return top, left, ch, cw
+    # the centre crop torchvision falls back to: the whole image within the ratio bounds
+    ratio = w / h
+    if ratio < _RESIZED_RATIO[0]:
+        cw, ch = w, round(w / _RESIZED_RATIO[0])
+    elif ratio > _RESIZED_RATIO[1]:
+        ch, cw = h, round(h * _RESIZED_RATIO[1])
+    else:
+        cw, ch = w, h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw

@@ -302,3 +302,30 @@ def _hint(content, asked: str) -> str:
     if guess is None or asked in guess[0]:
         return ""
     return f"; this looks like {guess[1]}"
+
+
+# ---- saving ---------------------------------------------------------------------------------------
+
+
+def cohen_model(arch: str, num_classes: int | None = None, dataset: str | None = None,
+                normalization: str = "normalize") -> nn.Module:
+    """A fresh network ``arch`` in Cohen et al.'s layout, ``Sequential(NormalizeLayer, net)`` (net wrapped as
+    DataParallel for resnet50), the model whose ``state_dict`` a ``cohen`` checkpoint holds. For other archs
+    the same layout (normalization, then the network)."""
+    net = build_architecture(arch, num_classes)
+    if arch == "resnet50":
+        net = DataParallelLayout(net)
+    return nn.Sequential(_first_layer(normalization, dataset or _dataset_of(arch)), net)
+
+
+def save_cohen_checkpoint(path: str, model: nn.Module, arch: str | None, epoch: int,
+                          optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None) -> None:
+    """Write ``{'epoch', 'arch', 'state_dict', 'optimizer'}`` (Cohen et al.'s train.py), plus ``extra`` under
+    'rsmooth', atomically: a crash leaves the previous checkpoint in place."""
+    from ..cache import atomic_write
+
+    content = {"epoch": int(epoch), "arch": arch, "state_dict": model.state_dict(),
+               "optimizer": None if optimizer is None else optimizer.state_dict()}
+    if extra:
+        content["rsmooth"] = extra
+    atomic_write(os.fspath(path), lambda f: torch.save(content, f))

@@ -1,5 +1,43 @@
-"""Training smoothed classifiers: the losses (functions of the model's outputs on noisy copies)."""
+"""Training smoothed classifiers: the field's losses (functions of the model's outputs on noisy copies), the
+registry of training methods, and the training loop behind ``rsmooth train``."""
 
-from .losses import smoothed_log_likelihood
+import importlib
+import importlib.util
 
-__all__ = ["smoothed_log_likelihood"]
+from .copies import NoisyCopies, epoch_seed
+from .loop import CertifyEvery, Schedule, TrainError, TrainResult, train
+from .losses import (
+    consistency_loss,
+    gaussian_augmentation_loss,
+    macer_loss,
+    smoothed_log_likelihood,
+    smoothed_nll_loss,
+    stability_loss,
+)
+from .methods import METHODS, Hyperparameter, Method, get_method, register_method
+
+# modules that register more methods with register_method (imported when present)
+for _name in ("adversarial",):
+    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
+        importlib.import_module(f"{__name__}.{_name}")
+
+__all__ = [
+    "METHODS",
+    "CertifyEvery",
+    "Schedule",
+    "TrainError",
+    "TrainResult",
+    "train",
+    "Hyperparameter",
+    "Method",
+    "NoisyCopies",
+    "consistency_loss",
+    "epoch_seed",
+    "gaussian_augmentation_loss",
+    "get_method",
+    "macer_loss",
+    "register_method",
+    "smoothed_log_likelihood",
+    "smoothed_nll_loss",
+    "stability_loss",
+]
