@@ -1,6 +1,8 @@
 """rsmooth analyze (and its alias plot): Cohen's certified-accuracy tables and curves from his TSV format and
 from rsmooth results files."""
 
+import json
+
 import pytest
 
 from rsmooth_ext.cli import main
@@ -72,3 +74,70 @@ def test_plot_refuses_predictions(workdir, base, capsys):
     capsys.readouterr()
     assert main(["plot", "p.tsv"]) == 2
     assert "holds predictions, not certificates" in capsys.readouterr().err
+
+
+# ---- --attack: empirical robust accuracy beside certified accuracy, and the soundness alarm ----------
+
+ATTACK = ["--eps", "0,0.5,2", "--steps", "4", "--m", "8"]
+
+
+def inflate_radii(source, target, radius=10.0):
+    """A planted unsound certificate: ``source``'s rows with every non-abstaining radius set to ``radius``."""
+    from rsmooth_ext.cli.results import CONFIG_PREFIX, read_results
+
+    results = read_results(str(source))
+    lines = [CONFIG_PREFIX + json.dumps(results.config, sort_keys=True), "\t".join(results.columns)]
+    for row in results.rows:
+        if row["prediction"] != -1:
+            row["radius"] = radius
+        lines.append("\t".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in results.columns))
+    target.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def certified_and_attacked(workdir, base):
+    """A certify run and an attack run (a large budget: it flips most predictions) of the workdir model."""
+    assert main(["certify", *base, "--out", "c.tsv"]) == 0
+    attack_options = [a for a in base if a not in ("--n0", "20")]
+    assert main(["attack", *attack_options, *ATTACK, "--out", "a.tsv"]) == 0
+    return workdir / "c.tsv", workdir / "a.tsv"
+
+
+def test_analyze_attack_is_silent_on_real_certificates(certified_and_attacked, capsys):
+    certified, attacked = certified_and_attacked
+    assert main(["analyze", str(certified), "--attack", str(attacked)]) == 0
+    printed = capsys.readouterr().out
+    assert "| eps (l2) | certified accuracy | empirical robust accuracy |" in printed
+    assert "sound: no eps has more alarms than alpha allows" in printed and "**UNSOUND**" not in printed
+
+
+def test_analyze_attack_fires_on_a_planted_unsound_certificate(certified_and_attacked, capsys, workdir):
+    certified, attacked = certified_and_attacked
+    inflate_radii(certified, workdir / "inflated.tsv")
+    assert main(["analyze", str(workdir / "inflated.tsv"), "--attack", str(attacked)]) == 1
+    printed = capsys.readouterr().out
+    assert "**UNSOUND**" in printed and "UNSOUND: more alarms than alpha allows at eps 2" in printed
+    assert "soundness alarms at examples" in printed
+
+
+def test_analyze_attack_alone_prints_the_empirical_table(certified_and_attacked, capsys):
+    _, attacked = certified_and_attacked
+    assert main(["analyze", "--attack", str(attacked)]) == 0
+    assert "| eps (l2) | empirical robust accuracy | abstained | examples |" in capsys.readouterr().out
+
+
+def test_analyze_attack_refuses_runs_that_do_not_compare(certified_and_attacked, base, capsys, workdir):
+    certified, attacked = certified_and_attacked
+    other = [a if a != "0.3" else "0.5" for a in base]  # another sigma
+    assert main(["certify", *other, "--out", "c05.tsv"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", "c05.tsv", "--attack", str(attacked)]) == 2
+    assert "come from different runs (noise_repr differ)" in capsys.readouterr().err
+    assert main(["analyze", str(attacked), "--attack", str(attacked)]) == 2
+    assert "is not a results file of rsmooth certify" in capsys.readouterr().err
+    assert main(["analyze", str(certified), "--attack", str(certified)]) == 2
+    assert "is not a results file of rsmooth attack" in capsys.readouterr().err
+    assert main(["analyze", str(certified), "--attack", str(attacked), "--alarm-level", "2"]) == 2
+    assert "--alarm-level: level must be in (0, 1)" in capsys.readouterr().err
+    assert main(["analyze"]) == 2
+    assert "name at least one results file" in capsys.readouterr().err
