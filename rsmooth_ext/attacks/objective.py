@@ -10,6 +10,7 @@ that later judge it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,9 @@ class SmoothedObjective:
     """The attack objective of ``model`` under ``noise`` with ``m`` fixed copies per input.
 
     ``autocast`` (a float dtype or None) runs the model under ``torch.autocast`` on the input's device with the
-    copies written in that dtype; ``channels_last`` writes them channels_last. The loss is computed in float32."""
+    copies written in that dtype; ``channels_last`` writes them channels_last. The loss is computed in float32.
+    ``draw`` (``draw(x, m)`` -> the (B * m, *shape) copies, differentiable in x) replaces the attack's own copies:
+    a training step attacks through the copies its loss then sees (Salman et al.'s fixed noise)."""
 
     model: torch.nn.Module
     noise: Noise
@@ -47,11 +50,18 @@ class SmoothedObjective:
     gradient: str = "soft"
     autocast: torch.dtype | None = None
     channels_last: bool = False
+    draw: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+
+    def copies(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B * m, *shape) noisy copies of x (input-major), differentiable in x."""
+        if self.draw is not None:
+            return self.draw(x, self.m)
+        return perturb(x, self.noise, self.m, seed=self.seed, input_ids=self.input_ids, out_dtype=self.autocast,
+                       channels_last=self.channels_last, phase=Phase.ATTACK)
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, m, K) float32 log-softmax of the model on the m copies of each input (differentiable in x)."""
-        copies = perturb(x, self.noise, self.m, seed=self.seed, input_ids=self.input_ids, out_dtype=self.autocast,
-                         channels_last=self.channels_last, phase=Phase.ATTACK)
+        copies = self.copies(x)
         if self.autocast is not None:
             with torch.autocast(device_type=x.device.type, dtype=self.autocast):
                 logits = self.model(copies)

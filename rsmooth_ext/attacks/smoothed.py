@@ -56,7 +56,7 @@ def attack(model, x: torch.Tensor, y: torch.Tensor, noise: Noise, eps: float, st
            norm: str = "l2", method: str = "pgd", gradient: str = "soft", step_size: float | None = None,
            input_ids: torch.Tensor | None = None, autocast: torch.dtype | None = None, channels_last: bool = False,
            gamma: float = DEFAULT_GAMMA, init_norm: float | None = None,
-           l1_sparsity: float = DEFAULT_L1_SPARSITY) -> torch.Tensor:
+           l1_sparsity: float = DEFAULT_L1_SPARSITY, copies=None) -> torch.Tensor:
     """Adversarial inputs (B, *shape), in x's dtype, within ``eps`` of ``x`` in ``norm`` and inside [0, 1], against
     the smoothed classifier of ``model`` under ``noise``.
 
@@ -76,8 +76,9 @@ def attack(model, x: torch.Tensor, y: torch.Tensor, noise: Noise, eps: float, st
     The model runs in eval mode (restored afterwards) and no gradient reaches its parameters. ``autocast``
     (torch.bfloat16 / torch.float16) runs it under ``torch.autocast`` on x's device, the copies written in that
     dtype; ``channels_last`` writes the copies channels_last (4-d x). All B * m copies go through the model in one
-    batch. There is no guarantee of optimality: an attack gives an upper bound on robust accuracy, a certificate a
-    lower one."""
+    batch. ``copies`` (a callable ``copies(x, m)`` returning the (B * m, *shape) noisy copies, differentiable in
+    x, e.g. a training step's) replaces the attack's own copies. There is no guarantee of optimality: an attack
+    gives an upper bound on robust accuracy, a certificate a lower one."""
     _check_batch(model, x, y)
     if not isinstance(noise, Noise):
         raise TypeError(f"noise must be an rsmooth_ext noise spec, got {noise!r}")
@@ -108,12 +109,14 @@ def attack(model, x: torch.Tensor, y: torch.Tensor, noise: Noise, eps: float, st
         raise TypeError(f"channels_last must be a bool, got {channels_last!r}")
     if channels_last and x.dim() != 4:
         raise ValueError(f"channels_last needs a 4-d x (B, C, H, W), got shape {tuple(x.shape)}")
+    if copies is not None and not callable(copies):
+        raise TypeError(f"copies must be None or a callable copies(x, m), got {type(copies).__name__}")
     ids = check_input_ids(input_ids, x)
     if ids is None:
         ids = torch.arange(x.shape[0], device=x.device)
     if x.shape[0] == 0 or eps == 0:
         return x.detach().clone()
-    objective = SmoothedObjective(model, noise, m, seed, ids, gradient, autocast, channels_last)
+    objective = SmoothedObjective(model, noise, m, seed, ids, gradient, autocast, channels_last, copies)
     was_training = getattr(model, "training", None)
     if was_training is not None:
         model.eval()  # batch norm in train mode would mix the inputs (and the copies) of the batch
