@@ -1,9 +1,8 @@
 """rsmooth analyze (and its alias plot): Cohen's certified-accuracy tables and curves from his TSV format and
 from rsmooth results files."""
 
-import json
-
 import pytest
+from support.planted import inflate_radii
 
 from rsmooth_ext.cli import main
 from rsmooth_ext.cli.analyze import parse_radii
@@ -79,19 +78,6 @@ def test_plot_refuses_predictions(workdir, base, capsys):
 # ---- --attack: empirical robust accuracy beside certified accuracy, and the soundness alarm ----------
 
 ATTACK = ["--eps", "0,0.5,2", "--steps", "4", "--m", "8"]
-
-
-def inflate_radii(source, target, radius=10.0):
-    """A planted unsound certificate: ``source``'s rows with every non-abstaining radius set to ``radius``."""
-    from rsmooth_ext.cli.results import CONFIG_PREFIX, read_results
-
-    results = read_results(str(source))
-    lines = [CONFIG_PREFIX + json.dumps(results.config, sort_keys=True), "\t".join(results.columns)]
-    for row in results.rows:
-        if row["prediction"] != -1:
-            row["radius"] = radius
-        lines.append("\t".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in results.columns))
-    target.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture
