@@ -51,6 +51,7 @@ class SmoothedObjective:
     autocast: torch.dtype | None = None
     channels_last: bool = False
     draw: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    max_label: int | None = None  # checked against the model's number of outputs at the first evaluation
 
     def copies(self, x: torch.Tensor) -> torch.Tensor:
         """The (B * m, *shape) noisy copies of x (input-major), differentiable in x."""
@@ -67,6 +68,11 @@ class SmoothedObjective:
                 logits = self.model(copies)
         else:
             logits = self.model(copies)
+        if self.max_label is not None:
+            if self.max_label >= logits.shape[-1]:
+                raise ValueError(f"y must hold class indices below the model's {logits.shape[-1]} outputs, got "
+                                 f"{self.max_label}")
+            self.max_label = None
         return torch.log_softmax(logits.float(), dim=1).reshape(x.shape[0], self.m, -1)
 
     def losses(self, log_probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
