@@ -20,6 +20,7 @@ within ``--budget`` seconds (default 480). Steps:
                  bytes moved and the fraction of a device-to-device copy's bandwidth
   counting       benchmarks/bench_counting.py --device cuda: argmax_count_ vs argmax + bincount
   certify        benchmarks/bench_certify.py --device cuda: end to end vs the Cohen-style loop
+  attack         benchmarks/bench_attack.py --device cuda: an attack step on ResNet-20 (m = 8) vs the anchors' way
 
 ``--dry-run`` (automatic when no GPU is visible) runs what needs no GPU: the prerequisite checks, the build
 with FORCE_CUDA=1 (compile only), the import of the installed package, the test selection (collect only:
@@ -388,6 +389,8 @@ def benchmarks(run: Run) -> None:
                           "--min-run-time", "0.01"]),
             ("certify", ["bench_certify.py", "--device", "cpu", "--inputs", "1", "--n0", "10", "--n", "50",
                          "--batch-size", "25", "--repeats", "1"]),
+            ("attack", ["bench_attack.py", "--device", "cpu", "--inputs", "1", "--m", "2", "--steps", "1",
+                        "--repeats", "1"]),
         ]
     else:
         jobs = [
@@ -397,8 +400,10 @@ def benchmarks(run: Run) -> None:
             ("counting", ["bench_counting.py", "--device", "cuda", "--min-run-time", "0.1"]),
             ("certify", ["bench_certify.py", "--device", "cuda", "--inputs", "8", "--n", "10000",
                          "--repeats", "3"]),
+            ("attack", ["bench_attack.py", "--device", "cuda", "--inputs", "64", "--m", "8", "--steps", "4",
+                        "--repeats", "3"]),
         ]
-    limits = {"sampling": 150, "counting": 60, "certify": 180}
+    limits = {"sampling": 150, "counting": 60, "certify": 180, "attack": 120}
     timings = {}
     for name, args in jobs:
         json_path = os.path.join(run.work, f"{name}.json")

@@ -23,6 +23,7 @@ class Phase(enum.IntEnum):
     TRAINING = 4  # noisy copies drawn by the training losses
     AUGMENT = 5  # the demo's training augmentation
     SEQUENTIAL = 6  # certify_sequential's estimation samples
+    ATTACK = 7  # the noisy copies an attack on the soft smoothed classifier differentiates through
 
 
 def resolve_seed(seed: int | torch.Generator | None, name: str = "seed") -> int:

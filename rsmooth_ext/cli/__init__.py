@@ -4,6 +4,7 @@
     certify   certified radii of a model on a dataset               (cli/certify.py)
     predict   smoothed predictions only                             (cli/predict.py)
     train     train a base classifier under noise, any method       (cli/train.py)
+    attack    empirical robust accuracy under an attack             (cli/attack.py)
     analyze   certified-accuracy tables and curves; alias ``plot``  (cli/analyze.py)
     tables    build or inspect the certificate tables               (cli/tables.py)
     info      build, CPU capabilities, GPUs, versions, cache        (cli/info.py)
@@ -24,13 +25,13 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import analyze, certify, demo, info, predict, tables, train
+from . import analyze, attack, certify, demo, info, predict, tables, train
 from .errors import CliError
 from .noise_options import make_noise
 from .options import HelpFormatter, add_sampling_options
 from .results import ResultsError
 
-COMMANDS = (demo, certify, predict, train, analyze, tables, info)
+COMMANDS = (demo, certify, predict, train, attack, analyze, tables, info)
 
 # The names tests/test_noise_families.py builds its noise parser from (add_sampling_options lives in options).
 _add_sampling_options = add_sampling_options

@@ -1,5 +1,7 @@
 """``rsmooth analyze`` (alias ``rsmooth plot``): Cohen et al.'s certified-accuracy tables (Markdown, LaTeX)
-and curves of results files of ``rsmooth certify`` or of Cohen's certify.py.
+and curves of results files of ``rsmooth certify`` or of Cohen's certify.py; with ``--attack`` (a results file of
+``rsmooth attack``), the empirical robust accuracy beside the certified accuracy at the same radii, and the soundness
+check of the certificates against the attack (``rsmooth_ext.attacks.soundness``): exit code 1 when it fails.
 
 ``rsmooth plot RESULTS... --out PNG`` is ``rsmooth analyze RESULTS... --plot PNG``: the same parser and code,
 with --out as a second spelling of --plot and a default PNG."""
@@ -11,10 +13,22 @@ import math
 
 import numpy as np
 
+from ..attacks.soundness import DEFAULT_LEVEL, soundness_checks
+from .attack import attacked_predictions, empirical_summary
 from .errors import CliError
 from .paths import check_writable
-from .report import TABLE_NOTE, largest_certified_radius, latex_table, markdown_table, plot_certified_accuracy
-from .results import read_runs
+from .report import (
+    EMPIRICAL_NOTE,
+    SOUNDNESS_NOTE,
+    TABLE_NOTE,
+    empirical_table,
+    largest_certified_radius,
+    latex_table,
+    markdown_table,
+    plot_certified_accuracy,
+    soundness_table,
+)
+from .results import ResultsError, read_results, read_runs
 from .running import Log
 from .statistics import default_radius_grid
 
@@ -30,7 +44,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "(printed) and LaTeX tables, and the certified-accuracy curves. "
                                    f"'rsmooth {PLOT_ALIAS} RESULTS... --out PNG' is 'rsmooth analyze RESULTS... "
                                    "--plot PNG'.")
-    a.add_argument("results", nargs="+", help="results of rsmooth certify, or Cohen's TSV (idx label predict ...)")
+    a.add_argument("results", nargs="*", help="results of rsmooth certify, or Cohen's TSV (idx label predict ...)")
     a.add_argument("--radii", default=None,
                    help="comma-separated radii (default: a round grid up to the largest certified radius)")
     a.add_argument("--labels", default=None, help="comma-separated row labels, one per file (default: the noise "
@@ -40,7 +54,80 @@ def add_parser(sub) -> argparse.ArgumentParser:
     a.add_argument("--plot", "--out", dest="plot", default=None, metavar="PNG",
                    help="write the certified-accuracy curves (and envelope) to this PNG (default: none; "
                         f"{PLOT_ALIAS_DEFAULT_PNG} under 'rsmooth {PLOT_ALIAS}')")
+    a.add_argument("--attack", default=None, metavar="RESULTS",
+                   help="results of rsmooth attack: its empirical robust accuracy per eps; with one rsmooth certify "
+                        "file of the same model, beside its certified accuracy and checked against it")
+    a.add_argument("--alarm-level", type=float, default=DEFAULT_LEVEL,
+                   help="level of the soundness test (split over the eps by Bonferroni)")
     return a
+
+
+# configuration keys that must agree between the certify and the attack run for their rows to compare
+SAME_RUN_KEYS = ("noise_repr", "model", "weights", "checkpoint", "arch", "normalization", "dataset", "data",
+                 "data_format", "skip", "max", "dtype", "amp")
+
+
+def run_soundness(certify_path: str | None, attack_path: str, level: float, log: Log) -> int:
+    """The empirical table of an attack run and, given a certify run of the same model, the soundness check;
+    1 when the check fails."""
+    try:
+        attack_config, by_eps = attacked_predictions(attack_path)
+    except ResultsError as e:
+        raise CliError(str(e)) from None
+    norm = attack_config.get("norm", "l2")
+    if certify_path is None:
+        log(empirical_table(empirical_summary(by_eps), norm))
+        log(EMPIRICAL_NOTE)
+        return 0
+    try:
+        certified = read_results(certify_path)
+    except ResultsError as e:
+        raise CliError(f"--attack needs an rsmooth certify results file: {e}") from None
+    if certified.config.get("command") != "certify" or "radius" not in certified.columns:
+        raise CliError(f"{certify_path} is not a results file of rsmooth certify")
+    differ = [k for k in SAME_RUN_KEYS if certified.config.get(k) != attack_config.get(k)]
+    if differ:
+        raise CliError(f"{certify_path} and {attack_path} come from different runs ({', '.join(differ)} differ): "
+                       "certificates and attacks compare only on the same model, noise and data")
+    if certified.config.get("adversary") != norm:
+        raise CliError(f"the certificates are against {certified.config.get('adversary')}, the attack is in {norm}: "
+                       "their radii do not compare")
+    rows = {int(r["index"]): r for r in certified.rows}
+    for attacked in by_eps.values():
+        for index, (label, _) in attacked.items():
+            if index in rows and int(rows[index]["label"]) != label:
+                raise CliError(f"example {index} has label {int(rows[index]['label'])} in {certify_path} but {label} "
+                               f"in {attack_path}: not the same data")
+    common = sorted(set(rows).intersection(*[set(a) for a in by_eps.values()]))
+    if not common:
+        raise CliError(f"{certify_path} and {attack_path} share no example (at every eps)")
+    label = np.array([int(rows[i]["label"]) for i in common])
+    prediction = np.array([int(rows[i]["prediction"]) for i in common])
+    radius = np.array([float(rows[i]["radius"]) for i in common])
+    attacked = {eps: np.array([by_eps[eps][i][1] for i in common]) for eps in by_eps}
+    try:
+        checks = soundness_checks(prediction, radius, attacked, np.array(common),
+                                  alpha_certify=float(certified.config["alpha"]),
+                                  alpha_predict=float(attack_config["alpha"]), level=level)
+    except ValueError as e:
+        raise CliError(f"--alarm-level: {e}") from None
+    certified_accuracy = [float(np.mean((prediction == label) & (radius >= eps))) for eps in attacked]
+    robust_accuracy = [float(np.mean(p == label)) for p in attacked.values()]
+    log(f"{len(common)} examples in both runs; alpha certify {certified.config['alpha']:g}, predict "
+        f"{attack_config['alpha']:g}, test level {level:g}")
+    log(soundness_table(certified_accuracy, robust_accuracy, checks, norm))
+    log(SOUNDNESS_NOTE)
+    failed = [c for c in checks if c.exceeds]
+    for check in checks:
+        if check.alarms:
+            shown = ", ".join(str(i) for i in check.alarm_indices[:20])
+            more = f" and {check.alarms - 20} more" if check.alarms > 20 else ""
+            log(f"eps {check.eps:g}: soundness alarms at examples {shown}{more}")
+    if failed:
+        log(f"UNSOUND: more alarms than alpha allows at eps {', '.join(f'{c.eps:g}' for c in failed)}")
+        return 1
+    log("sound: no eps has more alarms than alpha allows")
+    return 0
 
 
 def parse_radii(text: str) -> list[float]:
@@ -56,6 +143,14 @@ def parse_radii(text: str) -> list[float]:
 
 def run(args: argparse.Namespace, log: Log) -> int:
     """Run ``rsmooth analyze`` / ``rsmooth plot``; 0 on success (errors raise CliError)."""
+    if args.attack is not None:
+        if len(args.results) > 1:
+            raise CliError(f"--attack checks one certify results file, got {len(args.results)}")
+        if args.plot is not None or args.markdown is not None or args.latex is not None or args.radii is not None:
+            raise CliError("--attack reports at the attack's eps: drop --radii, --plot, --markdown and --latex")
+        return run_soundness(args.results[0] if args.results else None, args.attack, args.alarm_level, log)
+    if not args.results:
+        raise CliError("name at least one results file (or --attack RESULTS)")
     if args.command == PLOT_ALIAS and args.plot is None:
         args.plot = PLOT_ALIAS_DEFAULT_PNG
     try:

@@ -101,3 +101,38 @@ def plot_certified_accuracy(runs: Sequence[Run], out_png: str, max_radius: float
     fig.tight_layout()
     fig.savefig(out_png)
     plt.close(fig)
+
+
+# ---- empirical robustness (rsmooth attack) and the soundness check --------------------------------
+
+EMPIRICAL_NOTE = ("empirical robust accuracy at eps: fraction of all attacked examples whose smoothed prediction "
+                  "(PREDICT) on the adversarial input is their label (abstentions count as wrong); an upper bound on "
+                  "the true robust accuracy, as certified accuracy is a lower one")
+
+
+def empirical_table(empirical: dict, norm: str, digits: int = 3) -> str:
+    """Empirical robust accuracy and abstention rate per eps (``empirical``: eps text -> summary entry)."""
+    lines = [f"| eps ({norm}) | empirical robust accuracy | abstained | examples |", "|---:|---:|---:|---:|"]
+    for eps, entry in empirical.items():
+        lines.append(f"| {eps} | {entry['robust_accuracy']:.{digits}f} | {entry['abstention_rate']:.{digits}f} | "
+                     f"{entry['examples']} |")
+    return "\n".join(lines)
+
+
+SOUNDNESS_NOTE = ("alarm: certified at radius >= eps for class c, yet PREDICT gives another class on the attacked "
+                  "input; if the certificates hold, each example alarms with probability at most alpha_certify + "
+                  "alpha_predict, so the count is below Binomial(examples, that rate); p: P(that binomial >= alarms); "
+                  "UNSOUND when p < level / (number of eps) (Bonferroni)")
+
+
+def soundness_table(certified_accuracy: Sequence[float], robust_accuracy: Sequence[float], checks, norm: str,
+                    digits: int = 3) -> str:
+    """Certified accuracy beside empirical robust accuracy per eps, with the soundness check of each eps."""
+    lines = [f"| eps ({norm}) | certified accuracy | empirical robust accuracy | certified | alarms | "
+             "abstained on attack | alarms allowed (mean) | p | verdict |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for c, e, check in zip(certified_accuracy, robust_accuracy, checks):
+        verdict = "**UNSOUND**" if check.exceeds else "ok"
+        lines.append(f"| {check.eps:g} | {c:.{digits}f} | {e:.{digits}f} | {check.certified} | {check.alarms} | "
+                     f"{check.abstained} | {check.expected:.3g} | {check.pvalue:.3g} | {verdict} |")
+    return "\n".join(lines)

@@ -85,12 +85,7 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
         check_certificate_exists(noise, args.adversary, x[0].numel())
     if args.fast and len(x):
         args.fast_options = _agreed_fast_options(args, model, x[:1].to(device), noise, world, log)
-    config = run_config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
-    if args.checkpoint is not None:
-        config.update(checkpoint=args.checkpoint, arch=args.arch, normalization=args.normalization,
-                      dataset=args.dataset)
-    if (args.data_format, args.skip, args.max_index) != (None, 1, None):
-        config.update(data_format=args.data_format, skip=args.skip, max=args.max_index)
+    config = command_config(args, kind, noise)
     columns = CERTIFY_COLUMNS if kind == "certify" else PREDICT_COLUMNS
     if kind == "certify" and args.sequential:
         if world > 1 and args.shard == "samples":
@@ -197,6 +192,17 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
     bar.close()
     return time.perf_counter() - start
+
+
+def command_config(args: argparse.Namespace, kind: str, noise: Noise) -> dict:
+    """``run_config`` of a command that reads --model / --checkpoint and --data: with the model and the examples."""
+    config = run_config(args, kind, noise, {"model": args.model, "weights": args.weights, "data": args.data})
+    if args.checkpoint is not None:
+        config.update(checkpoint=args.checkpoint, arch=args.arch, normalization=args.normalization,
+                      dataset=args.dataset)
+    if (args.data_format, args.skip, args.max_index) != (None, 1, None):
+        config.update(data_format=args.data_format, skip=args.skip, max=args.max_index)
+    return config
 
 
 def run_config(args: argparse.Namespace, kind: str, noise: Noise, extra: dict) -> dict:

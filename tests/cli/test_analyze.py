@@ -2,6 +2,7 @@
 from rsmooth results files."""
 
 import pytest
+from support.planted import inflate_radii
 
 from rsmooth_ext.cli import main
 from rsmooth_ext.cli.analyze import parse_radii
@@ -72,3 +73,57 @@ def test_plot_refuses_predictions(workdir, base, capsys):
     capsys.readouterr()
     assert main(["plot", "p.tsv"]) == 2
     assert "holds predictions, not certificates" in capsys.readouterr().err
+
+
+# ---- --attack: empirical robust accuracy beside certified accuracy, and the soundness alarm ----------
+
+ATTACK = ["--eps", "0,0.5,2", "--steps", "4", "--m", "8"]
+
+
+@pytest.fixture
+def certified_and_attacked(workdir, base):
+    """A certify run and an attack run (a large budget: it flips most predictions) of the workdir model."""
+    assert main(["certify", *base, "--out", "c.tsv"]) == 0
+    attack_options = [a for a in base if a not in ("--n0", "20")]
+    assert main(["attack", *attack_options, *ATTACK, "--out", "a.tsv"]) == 0
+    return workdir / "c.tsv", workdir / "a.tsv"
+
+
+def test_analyze_attack_is_silent_on_real_certificates(certified_and_attacked, capsys):
+    certified, attacked = certified_and_attacked
+    assert main(["analyze", str(certified), "--attack", str(attacked)]) == 0
+    printed = capsys.readouterr().out
+    assert "| eps (l2) | certified accuracy | empirical robust accuracy |" in printed
+    assert "sound: no eps has more alarms than alpha allows" in printed and "**UNSOUND**" not in printed
+
+
+def test_analyze_attack_fires_on_a_planted_unsound_certificate(certified_and_attacked, capsys, workdir):
+    certified, attacked = certified_and_attacked
+    inflate_radii(certified, workdir / "inflated.tsv")
+    assert main(["analyze", str(workdir / "inflated.tsv"), "--attack", str(attacked)]) == 1
+    printed = capsys.readouterr().out
+    assert "**UNSOUND**" in printed and "UNSOUND: more alarms than alpha allows at eps 2" in printed
+    assert "soundness alarms at examples" in printed
+
+
+def test_analyze_attack_alone_prints_the_empirical_table(certified_and_attacked, capsys):
+    _, attacked = certified_and_attacked
+    assert main(["analyze", "--attack", str(attacked)]) == 0
+    assert "| eps (l2) | empirical robust accuracy | abstained | examples |" in capsys.readouterr().out
+
+
+def test_analyze_attack_refuses_runs_that_do_not_compare(certified_and_attacked, base, capsys, workdir):
+    certified, attacked = certified_and_attacked
+    other = [a if a != "0.3" else "0.5" for a in base]  # another sigma
+    assert main(["certify", *other, "--out", "c05.tsv"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", "c05.tsv", "--attack", str(attacked)]) == 2
+    assert "come from different runs (noise_repr differ)" in capsys.readouterr().err
+    assert main(["analyze", str(attacked), "--attack", str(attacked)]) == 2
+    assert "is not a results file of rsmooth certify" in capsys.readouterr().err
+    assert main(["analyze", str(certified), "--attack", str(certified)]) == 2
+    assert "is not a results file of rsmooth attack" in capsys.readouterr().err
+    assert main(["analyze", str(certified), "--attack", str(attacked), "--alarm-level", "2"]) == 2
+    assert "--alarm-level: level must be in (0, 1)" in capsys.readouterr().err
+    assert main(["analyze"]) == 2
+    assert "name at least one results file" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def subparsers(parser):
 
 def test_every_command_is_registered():
     names = [name for name, _ in subparsers(build_parser())]
-    assert names == ["demo", "certify", "predict", "train", "analyze", "tables", "info"]
+    assert names == ["demo", "certify", "predict", "train", "attack", "analyze", "tables", "info"]
 
 
 def test_every_option_has_help_that_shows_its_default():
