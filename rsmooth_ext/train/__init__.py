@@ -1,9 +1,7 @@
 """Training smoothed classifiers: the field's losses (functions of the model's outputs on noisy copies), the
 registry of training methods, and the training loop behind ``rsmooth train``."""
 
-import importlib
-import importlib.util
-
+from . import adversarial  # noqa: F401  (registers smoothadv and smoothmix with register_method)
 from .copies import NoisyCopies, epoch_seed
 from .loop import CertifyEvery, Schedule, TrainError, TrainResult, train
 from .losses import (
@@ -15,11 +13,6 @@ from .losses import (
     stability_loss,
 )
 from .methods import METHODS, Hyperparameter, Method, get_method, register_method
-
-# modules that register more methods with register_method (imported when present)
-for _name in ("adversarial",):
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [
     "METHODS",
