@@ -12,11 +12,8 @@ import time
 
 import torch
 
-from . import _ops
 from .cache import atomic_write, cache_dir
 from .noises import Noise
-from .seeding import Phase
-from .train.losses import smoothed_log_likelihood
 
 
 def load_digits_split(test_fraction: float = 0.2, seed: int = 0):
@@ -42,43 +39,42 @@ def digits_cnn(num_classes: int = 10) -> torch.nn.Module:
     )
 
 
+DEMO_SCHEDULE = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4}  # constant: no decay in the short run
+DEMO_BATCH = 64
+TRAIN_LOSSES = ("augment",)  # the demo's first name for gaussian; every registered method name is accepted too
+
+
 def train_digits_model(noise: Noise, *, train_loss: str = "augment", epochs: int = 30, seed: int = 0,
-                       samples: int = 4, log=print, quiet: bool = False) -> torch.nn.Module:
-    """Train (or load from the cache) the demo CNN under ``noise``. ``train_loss``: 'augment' (cross
-    entropy on one noisy copy per example per step) or 'smoothed-nll' (the smoothed log-likelihood of
-    ``samples`` noisy copies)."""
-    key = json.dumps({"noise": repr(noise), "params": noise.params, "family": noise.family, "loss": train_loss,
-                      "epochs": epochs, "seed": seed, "samples": samples, "version": 1}, sort_keys=True)
+                       samples: int | None = None, hparams: dict | None = None, log=print,
+                       quiet: bool = False) -> torch.nn.Module:
+    """Train (or load from the cache) the demo CNN under ``noise`` with ``rsmooth_ext.train.train``:
+    ``train_loss`` is a training method (rsmooth_ext.train.METHODS; 'augment' is 'gaussian'), ``samples``
+    its number of noisy copies m (default: the method's), ``hparams`` its other hyperparameters."""
+    from .train import Schedule, get_method, train
+
+    method = get_method("gaussian" if train_loss == "augment" else train_loss)
+    hparams = dict(hparams or {})
+    if samples is not None:
+        hparams["m"] = samples
+    hparams = method.resolve(hparams, noise)
+    key = json.dumps({"noise": repr(noise), "params": noise.params, "family": noise.family, "method": method.name,
+                      "hparams": hparams, "epochs": epochs, "seed": seed, "version": 2}, sort_keys=True)
     path = os.path.join(cache_dir(), f"demo-digits-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt")
     model = digits_cnn()
     if os.path.exists(path):
         model.load_state_dict(torch.load(path, weights_only=True))
         log(f"loaded the trained demo model from the cache ({path})")
         return model.eval()
-    x, y, _, _ = load_digits_split()
+    x, y, x_test, y_test = load_digits_split()
     torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model = digits_cnn()
     start = time.perf_counter()
-    step = 0
-    generator = torch.Generator().manual_seed(seed)
-    from tqdm import tqdm
-
-    for _ in tqdm(range(epochs), desc="training", unit="epoch", disable=quiet or not sys.stderr.isatty(),
-                  leave=False):
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        for batch in order.split(64):
-            if train_loss == "augment":
-                noisy = _ops.perturb(x[batch], noise, 1, seed=seed, offset=step, input_ids=batch, phase=Phase.AUGMENT)
-                loss = torch.nn.functional.cross_entropy(model(noisy), y[batch])
-            else:
-                loss = smoothed_log_likelihood(model, x[batch], y[batch], noise, samples, seed=seed,
-                                               offset=step * samples).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step += 1
-    log(f"trained the demo CNN on {len(x)} digits for {epochs} epochs ({train_loss}) in "
-        f"{time.perf_counter() - start:.1f} s; cached at {path}")
+    result = train(model, (x, y), (x_test, y_test), noise, method=method, hparams=hparams, epochs=epochs, seed=seed,
+                   batch_size=DEMO_BATCH, schedule=Schedule(lr_step_size=epochs, **DEMO_SCHEDULE), log=None,
+                   progress=not quiet and sys.stderr.isatty())
+    last = result.history[-1]
+    log(f"trained the demo CNN on {len(x)} digits for {epochs} epochs ({method.name} {hparams}) in "
+        f"{time.perf_counter() - start:.1f} s: test accuracy under one noisy copy {last['test acc']:.1f}%; "
+        f"cached at {path}")
     atomic_write(path, lambda f: torch.save(model.state_dict(), f))
     return model.eval()

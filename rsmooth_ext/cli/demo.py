@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..demo import TRAIN_LOSSES
+from ..train import METHODS
 from .errors import CliError
 from .noise_options import make_noise
 from .options import (
@@ -32,9 +34,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    f"and certify its held-out 20% (--n defaults to {DEFAULT_N:,} here).")
     add_sampling_options(p, certify_options=True, defaults={"sigma": DEFAULT_SIGMA, "n": DEFAULT_N})
     p.add_argument("--out", default="rsmooth-demo", help="output directory (results TSV, JSON, PNG)")
-    p.add_argument("--train-loss", default="augment", choices=["augment", "smoothed-nll"],
-                   help="augment: cross entropy on one noisy copy per step; smoothed-nll: the smoothed "
-                        "log-likelihood of several noisy copies")
+    p.add_argument("--train-loss", default="augment", choices=list(TRAIN_LOSSES) + sorted(METHODS),
+                   help="the training method (see rsmooth train --help); augment: gaussian, cross entropy on one "
+                        "noisy copy per step")
     p.add_argument("--epochs", type=int, default=30, help="training epochs")
     return p
 
@@ -58,8 +60,13 @@ def run(args: argparse.Namespace, log: Log) -> int:
     noise = make_noise(args, x[0].numel(), default_sigma=DEFAULT_SIGMA)
     check_certificate_exists(noise, args.adversary, x[0].numel())
     log(f"rsmooth demo: {len(x)} held-out 8x8 digits, noise {noise!r}, n0={args.n0}, n={args.n}, alpha={args.alpha}")
-    model = train_digits_model(noise, train_loss=args.train_loss, epochs=args.epochs, seed=args.seed, log=log,
-                               quiet=args.quiet)
+    if args.epochs < 1:
+        raise CliError(f"--epochs must be >= 1, got {args.epochs}")
+    try:
+        model = train_digits_model(noise, train_loss=args.train_loss, epochs=args.epochs, seed=args.seed, log=log,
+                                   quiet=args.quiet)
+    except ValueError as e:  # a method that cannot train under this noise (e.g. macer under masking)
+        raise CliError(str(e)) from None
     model = model.to(device=device, dtype=dtype)
     sigma = args.sigma if args.sigma is not None else DEFAULT_SIGMA
     level = f"sigma{sigma:g}" if args.lambd is None else f"lambd{args.lambd:g}"

@@ -18,3 +18,22 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert "loaded the trained demo model from the cache" in capsys.readouterr().out
     assert main([*args, "--train-loss", "smoothed-nll", "--noise", "laplace"]) == 0
 
+
+
+@pytest.mark.requires("sklearn")
+@pytest.mark.parametrize("method", ["gaussian", "smoothed-nll", "stability", "consistency", "macer"])
+def test_demo_trains_with_every_method(tmp_path, monkeypatch, capsys, method):
+    monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["demo", "--out", str(tmp_path / "demo"), "--limit", "8", "--n0", "10", "--n", "50", "--epochs", "1",
+            "--quiet", "--train-loss", method]
+    assert main(args) == 0
+    assert f"({method} {{'m'" in capsys.readouterr().out
+
+
+@pytest.mark.requires("sklearn")
+def test_demo_refuses_a_method_the_noise_does_not_allow(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RSMOOTH_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["demo", "--out", str(tmp_path / "demo"), "--limit", "8", "--epochs", "1", "--quiet",
+            "--train-loss", "macer", "--noise", "masking", "--keep", "0.5"]
+    assert main(args) == 2
+    assert "method macer cannot train under Masking" in capsys.readouterr().err
