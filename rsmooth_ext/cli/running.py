@@ -163,31 +163,36 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
                                                row_of=row_of)
         bar.close()
         return time.perf_counter() - start
-    for finished, index in enumerate(todo, start=1):
+    group_size = examples_per_call(args, kind)
+    finished = 0
+    for start_of_group in range(0, len(todo), group_size):
         t0 = time.perf_counter()
-        position = index if row_of is None else row_of[index]
-        xi = x[position : position + 1].to(device)
-        ids = torch.tensor([index], device=device)
-        label = int(y[position])
+        group = todo[start_of_group : start_of_group + group_size]
+        positions = group if row_of is None else [row_of[index] for index in group]
+        xs = x[positions].to(device)
+        ids = torch.tensor(group, device=device)
         common = dict(batch_size=args.batch_size, seed=args.seed, input_ids=ids, distributed=distributed,
-                      **forward_options(args, xi, dtype, model, noise))
+                      **forward_options(args, xs, dtype, model, noise))
         if kind == "certify":
-            labels = y[position : position + 1].to(device) if getattr(args, "skip_misclassified", False) else None
-            res = certify(model, xi, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
-                          top2=getattr(args, "top2", False),
-                          **common)
-            prediction = int(res.prediction[0])
-            row = {"index": index, "label": label, "prediction": prediction, "p_lower": float(res.p_lower[0]),
-                   "radius": float(res.radius[0]), "correct": int(prediction == label)}
-            if res.p_upper_others is not None:
-                row["p_upper_others"] = float(res.p_upper_others[0])
+            labels = y[positions].to(device) if getattr(args, "skip_misclassified", False) else None
+            res = certify(model, xs, noise, args.n0, args.n, args.alpha, adversary=args.adversary, labels=labels,
+                          top2=getattr(args, "top2", False), **common)
+            predictions = res.prediction.tolist()
         else:
-            prediction = int(predict(model, xi, noise, args.n, args.alpha, **common)[0])
-            row = {"index": index, "label": label, "prediction": prediction, "correct": int(prediction == label)}
-        row["seconds"] = round(time.perf_counter() - t0, 6)
-        if writer is not None:
-            writer.write(row)
-        bar.update(1)
+            predictions = predict(model, xs, noise, args.n, args.alpha, **common).tolist()
+        seconds = round((time.perf_counter() - t0) / len(group), 6)
+        for j, index in enumerate(group):
+            label, prediction = int(y[positions[j]]), int(predictions[j])
+            row = {"index": index, "label": label, "prediction": prediction}
+            if kind == "certify":
+                row.update(p_lower=float(res.p_lower[j]), radius=float(res.radius[j]))
+                if res.p_upper_others is not None:
+                    row["p_upper_others"] = float(res.p_upper_others[j])
+            row.update(correct=int(prediction == label), seconds=seconds)
+            if writer is not None:
+                writer.write(row)
+        finished += len(group)
+        bar.update(len(group))
         elapsed = time.perf_counter() - start
         bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
     bar.close()
@@ -203,6 +208,15 @@ def command_config(args: argparse.Namespace, kind: str, noise: Noise) -> dict:
     if (args.data_format, args.skip, args.max_index) != (None, 1, None):
         config.update(data_format=args.data_format, skip=args.skip, max=args.max_index)
     return config
+
+
+def examples_per_call(args: argparse.Namespace, kind: str) -> int:
+    """Examples certified (or predicted) by one call: as many as the smallest phase's samples fit in one batch
+    (e.g. 10 at --n0 100 and --batch-size 1000), so the selection of several examples shares a forward pass.
+    Every sample is a function of (seed, example index, sample index, phase): the rows are those of one
+    example per call; a row's ``seconds`` is its group's time shared equally."""
+    smallest = min(args.n0, args.n) if kind == "certify" else args.n
+    return max(1, args.batch_size // smallest)
 
 
 def run_config(args: argparse.Namespace, kind: str, noise: Noise, extra: dict) -> dict:

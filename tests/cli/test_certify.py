@@ -237,3 +237,15 @@ def test_sequential_with_top2_and_amp_writes_p_b_and_resumes(workdir, base, rows
     assert rows_without_time("p.tsv") == rows_without_time("s.tsv")
     assert main(["certify", *base, "--top2", "--out", "t.tsv"]) == 0
     assert "p_upper_others" in read_results("t.tsv").columns
+
+
+@pytest.mark.parametrize("extra", [[], ["--skip-misclassified"], ["--top2"]])
+def test_several_examples_per_call_give_the_rows_of_one_per_call(workdir, base, rows_without_time, monkeypatch,
+                                                                  extra):
+    from rsmooth_ext.cli import running
+
+    assert running.examples_per_call(running.argparse.Namespace(n0=20, n=100, batch_size=64), "certify") == 3
+    assert main(["certify", *base, *extra, "--out", "grouped.tsv"]) == 0
+    monkeypatch.setattr(running, "examples_per_call", lambda args, kind: 1)
+    assert main(["certify", *base, *extra, "--out", "single.tsv"]) == 0
+    assert repr(rows_without_time("grouped.tsv")) == repr(rows_without_time("single.tsv"))  # NaN == NaN
