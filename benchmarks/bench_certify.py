@@ -7,9 +7,9 @@ One row per way of running the model: eager; channels_last (the fused op writes 
 layout at no cost); autocast bf16 (the noisy batch written in bf16, the model under torch.autocast);
 compile (the whole per-batch step as one fixed-shape graph; CUDA graphs on CUDA); fast (what ``fast=True`` /
 ``rsmooth certify --fast`` chooses by measurement, ``rsmooth_ext.sampling.tuning``; tuned before the
-timing). Each row also times the model alone -- the same forward passes (same batch shapes, dtype, layout, compiled the same way) on a
-ready-made batch, no noise and no counting -- so ``over_model`` says how close the row is to the
-model-bound ceiling (1.00 = nothing but forward passes). Each row also compares its predictions and radii
+timing). Each row also times the model alone -- the same forward passes (same batch shapes, dtype, layout,
+compiled the same way) on a ready-made batch, no noise and no counting -- so ``over_model`` says how close the
+row is to the model-bound ceiling (1.00 = nothing but forward passes). Each row also compares its predictions and radii
 with the Cohen loop's (other noise draws, so radii differ by Monte Carlo error). Compilation happens in a
 warm-up run, not timed; the rows take turns and each reports its fastest run (see ``round_robin_ms``).
 

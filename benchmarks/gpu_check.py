@@ -212,6 +212,26 @@ def build_command(run: Run, have_pip: bool) -> list[str]:
             run.site]
 
 
+def use_prebuilt(run: Run, prebuilt: str) -> bool:
+    """Copy a package built elsewhere (``pip install --target DIR .`` against this machine's Python and torch,
+    with FORCE_CUDA=1 for this GPU's arch) into the scratch site and keep it if it imports with its CUDA
+    kernels; otherwise the build step runs as usual. Saves the build's minutes of a short lease."""
+    start = time.monotonic()
+    shutil.rmtree(run.site, ignore_errors=True)
+    try:
+        shutil.copytree(prebuilt, run.site)
+        result = installed_import(run.python, run.site, run.rundir)
+        ok = bool(result["build_info"].get("cuda"))
+        note = f"{prebuilt}: cuda kernels {result['build_info'].get('cuda')}, archs " \
+               f"{result['build_info'].get('cuda_archs')}"
+    except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as e:
+        ok, note = False, f"{prebuilt} unusable ({e}); building here"
+    run.record("prebuilt", "passed" if ok else "failed", 0 if ok else 1, time.monotonic() - start, note)
+    if not ok:
+        shutil.rmtree(run.site, ignore_errors=True)
+    return ok
+
+
 def build(run: Run) -> bool:
     shutil.rmtree(run.site, ignore_errors=True)
     env = build_env(run)
@@ -285,7 +305,7 @@ def tests(run: Run) -> None:
         _note_collection_errors(run, step)
         return
     record = os.path.join(run.work, "ulp.jsonl")
-    step = run.run_step("tests", pytest_command(run, f"--junitxml={junit}"), timeout_s=300, log="tests.log",
+    step = run.run_step("tests", pytest_command(run, f"--junitxml={junit}"), timeout_s=240, log="tests.log",
                         env=run.installed_env(CUDA_LAUNCH_BLOCKING=1, **{ULP_RECORD_ENV: record}))
     run.facts["tests"] = parse_junit(junit)
     run.facts["cpu_cuda_max_ulp"] = read_ulp_records(record)
@@ -365,10 +385,10 @@ def sanitizer(run: Run) -> None:
             run.record(name, "skipped", None, 0.0, "compute-sanitizer not found")
         return
     workload = [run.python, os.path.join(BENCH, "gpu_sanitizer_workload.py")]
-    for name, args, kernels in (("memcheck", ["--tool", "memcheck", "--leak-check", "no"], "all"),
-                                ("racecheck", ["--tool", "racecheck"], "radial,count")):
+    for name, args, kernels, limit in (("memcheck", ["--tool", "memcheck", "--leak-check", "no"], "all", 75),
+                                       ("racecheck", ["--tool", "racecheck"], "radial,count", 45)):
         step = run.run_step(name, [tool, *args, "--error-exitcode", "99", *workload, "--kernels", kernels],
-                            timeout_s=200, log="sanitizer.log", env=run.installed_env())
+                            timeout_s=limit, log="sanitizer.log", env=run.installed_env())
         text = open(run.log_path("sanitizer.log")).read().rsplit(f"===== {name}:", 2)[-2]
         if step["status"] != "passed" and ("not supported" in text.lower() or "error 999" in text.lower()):
             step.update(status="skipped", note="compute-sanitizer does not work on this machine (see sanitizer.log)")
@@ -391,6 +411,8 @@ def benchmarks(run: Run) -> None:
                          "--batch-size", "25", "--repeats", "1"]),
             ("attack", ["bench_attack.py", "--device", "cpu", "--inputs", "1", "--m", "2", "--steps", "1",
                         "--repeats", "1"]),
+            ("train", ["bench_train.py", "--device", "cpu", "--batch", "2", "--rounds", "1",
+                       "--methods", "gaussian"]),
         ]
     else:
         jobs = [
@@ -402,8 +424,9 @@ def benchmarks(run: Run) -> None:
                          "--repeats", "3"]),
             ("attack", ["bench_attack.py", "--device", "cuda", "--inputs", "64", "--m", "8", "--steps", "4",
                         "--repeats", "3"]),
+            ("train", ["bench_train.py", "--device", "cuda", "--batch", "256", "--rounds", "3"]),
         ]
-    limits = {"sampling": 150, "counting": 60, "certify": 180, "attack": 120}
+    limits = {"sampling": 75, "counting": 30, "certify": 75, "attack": 45, "train": 45}
     timings = {}
     for name, args in jobs:
         json_path = os.path.join(run.work, f"{name}.json")
@@ -475,6 +498,9 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the interpreter to build and test with")
     parser.add_argument("--out", default=None, help="output directory (default: $OUT, else benchmarks/results/)")
     parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole check (default 480)")
+    parser.add_argument("--prebuilt", default=None,
+                        help="a package already built for this machine (pip install --target DIR): used when it "
+                             "imports with its CUDA kernels, else the package is built here")
     parser.add_argument("--keep-work", action="store_true", help="keep the build directory (printed)")
     args = parser.parse_args(argv)
     out = os.environ.get("OUT") or args.out or default_out()
@@ -484,10 +510,12 @@ def main(argv=None) -> int:
     python = os.path.abspath(args.python) if os.sep in args.python else (shutil.which(args.python) or args.python)
     run = Run(python, out, work, args.dry_run, args.budget)
     try:
-        if check_prerequisites(run, args.dry_run) and build(run) and check_import(run):
+        built = check_prerequisites(run, args.dry_run) and (
+            (args.prebuilt and not run.dry_run and use_prebuilt(run, os.path.abspath(args.prebuilt))) or build(run))
+        if built and check_import(run):
             tests(run)
-            sanitizer(run)
             benchmarks(run)
+            sanitizer(run)
         summary = write_summary(run)
     finally:
         if args.keep_work:

@@ -123,6 +123,9 @@ struct GridNoise {
   // vectorise), then the few elements of marked buckets or with a tie again, searched.
   RSMOOTH_HDI void apply_span(const SampleStream& stream, int64_t j0, const uint32_t* __restrict__ words,
                               const float* __restrict__ xin, float* __restrict__ y, int count) const {
+    // a local copy: stores to y cannot alias it, so its fields stay in registers and the first loop vectorises
+    const GridNoise r = *this;
+    const uint32_t* __restrict__ guide_words = guide;
     for (int c0 = 0; c0 < count; c0 += kChunk) {
       const int n = count - c0 < kChunk ? count - c0 : kChunk;
       uint32_t g[kChunk];
@@ -131,12 +134,12 @@ struct GridNoise {
         const uint32_t w = words[c0 + t];
         const bool negative = (w >> 31) == 0;
         const uint32_t h = negative ? ~w : w;
-        const uint32_t entry = guide[(h >> kOffsetBits) & (kGuideSize - 1)];
+        const uint32_t entry = guide_words[(h >> kOffsetBits) & (kGuideSize - 1)];
         const uint32_t offset = h & kOffsetMask, single = entry & kOffsetMask;
         const int32_t k = static_cast<int32_t>(((entry >> kOffsetBits) & kCountMask) + (offset > single ? 1u : 0u));
         g[t] = entry | (offset == single ? 0x80000000u : 0u);
         marked |= g[t];
-        y[c0 + t] = output(xin[c0 + t], negative, k < entries ? k : entries);
+        y[c0 + t] = r.output(xin[c0 + t], negative, k < r.entries ? k : r.entries);
       }
       if ((marked >> 31) == 0) continue;
       for (int t = 0; t < n; ++t) {

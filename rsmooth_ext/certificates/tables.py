@@ -454,8 +454,8 @@ def exp2_l2_k1_shipped_levelset(noise, p, d):
 
 # Exp2(k = 1) below this input size (where no table ships): the differential closed form is up to 4.9% below the
 # exact radius (d = 10, p = 1 - 1e-7; 1% at d = 100, 0.37% at d = 300; < 0.04% from d = 3072), so the level set
-# is computed per distinct p (about 0.1 s each, remembered) wherever p > EXP2_K1_LEVELSET_FROM; below that the
-# closed form is within 0.02% (tight to second order at p = 1/2)
+# is computed per distinct p (about 0.1 s each, remembered) wherever p > EXP2_K1_LEVELSET_FROM (at P_MAX above it);
+# below that the closed form is within 0.02% (tight to second order at p = 1/2)
 EXP2_K1_LEVELSET_BELOW = 3072
 EXP2_K1_LEVELSET_FROM = 0.51
 
@@ -468,7 +468,8 @@ def exp2_l2_k1_levelset_points(noise, p, d):
     out = np.zeros_like(p)
     far = p > EXP2_K1_LEVELSET_FROM
     if far.any():
-        out[far] = _levelset_points("exp2", (1.0, 0.0, d), _below_one(p[far]))
+        # above P_MAX (where the engine's tails reach its truncation error) the radius at P_MAX is a lower bound
+        out[far] = _levelset_points("exp2", (1.0, 0.0, d), np.minimum(p[far], P_MAX))
     return noise.lambd * out
 
 

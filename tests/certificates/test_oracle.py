@@ -129,7 +129,7 @@ def test_masking_l0_is_the_exact_integer(keep, p):
 
 
 # ---- targeted cases -------------------------------------------------------------------------------------
-def _all_pairs(d):
+def _all_pairs(d, dim_min=None):
     noises = [rs.Gaussian(lambd=0.8), rs.Laplace(lambd=0.8), rs.Uniform(lambd=0.8), rs.Lomax(k=3.0, lambd=0.8),
               rs.UniformBall(dim=d, lambd=0.8), rs.ExpInf(dim=d, lambd=0.8), rs.Exp1(dim=d, lambd=0.8),
               rs.Exp2(dim=d, lambd=0.8), rs.Exp2(dim=d, k=2.0, lambd=0.8)]
@@ -215,3 +215,24 @@ def test_lomax_near_one_is_finite_sound_and_tight(k):
         assert ours >= previous
         previous = ours
     assert noise.certify(1.0) == math.inf
+
+
+# the audit's hard points: p - 1/2 and 1 - p down to one ulp (1.1e-16), at the smallest input sizes
+HARD_P = [float(np.nextafter(0.5, 1.0)), 0.5 + 1e-15, 0.5 + 1e-12, 0.5 + 1e-6, 0.5 + 1e-4, 0.6, 0.9, 1 - 1e-7,
+          1 - 1e-12, 1 - 1e-15, float(np.nextafter(1.0, 0.0))]
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 10])
+def test_hard_points_at_small_d_every_pair_sound_and_tight(d):
+    """Every pair of the oracle at d = 1, 2, 3, 10 and p within one ulp of 1/2 and of 1: never above the exact
+    value, within 0.1% of it on the audited range. Exp2(k = 1) at d >= 2 uses the level set (at p <= P_MAX), above
+    the oracle's differential value: its upper bound is the quad-verified level-set radius."""
+    for noise, adversary in _all_pairs(d, dim_min=1):
+        for p in HARD_P:
+            upper = None
+            if noise.family == "exp2" and noise.k == 1.0 and d >= 2 and p > 0.51:
+                levelset = exp2_l2_levelset_radius(1.0, d, min(p, tables.P_MAX)) * (1 + 3e-9)  # its 1e-9 back-off
+                upper = 0.8 * levelset / (1 if adversary != "linf" else math.sqrt(d))
+            ours, truth = check(noise, adversary, p, d, upper=upper)
+            if p > 0.5 + 1e-15:
+                assert ours > 0, (noise, adversary, p)

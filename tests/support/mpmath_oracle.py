@@ -160,9 +160,15 @@ def expinf_l1(p, k, d):
 
 def exp2_l2_k1_differential(p, d):
     """(d - 1) artanh(t), P(w_1 > t) = 1 - p for w_1 the first coordinate of a uniform point on the sphere
-    of R^d (density c_d (1 - s^2)^((d-3)/2)): Newton's method on mpmath quadratures of that density,
-    started from scipy's value."""
+    of R^d (density c_d (1 - s^2)^((d-3)/2)): a safeguarded Newton iteration (bisection whenever a step leaves
+    the bracket) on mpmath quadratures of that density, started from scipy's value. The tail is integrated from
+    the nearer end: 1/2 - integral_0^t for small t (accurate to the last digit as p -> 1/2, where the tail itself
+    is 1/2 less a tiny amount), integral_t^1 otherwise. d = 2 and 3 have the tail in closed form."""
     d_mp = mpf(d)
+    if d == 2:  # w_1 = cos(theta), theta uniform on [0, pi]: P(w_1 > t) = arccos(t) / pi
+        return mpmath.atanh(mpmath.cos(mpmath.pi * (1 - mpf(p))))
+    if d == 3:  # Archimedes: w_1 is uniform on [-1, 1]
+        return 2 * mpmath.atanh(1 - 2 * (1 - mpf(p)))
     log_c = mpmath.loggamma(d_mp / 2) - mpmath.log(mpmath.pi) / 2 - mpmath.loggamma((d_mp - 1) / 2)
     scale = 1 / mpmath.sqrt(d_mp)
 
@@ -170,17 +176,30 @@ def exp2_l2_k1_differential(p, d):
         return mpmath.exp(log_c + (d_mp - 3) / 2 * mpmath.log1p(-s * s))
 
     def upper(t):
+        if t < mpf(1) / 2:
+            marks = [j * scale for j in range(1, 40) if j * scale < t]
+            return mpf(1) / 2 - mpmath.quad(density, [mpf(0)] + marks + [t])
         marks = [t + j * scale for j in range(1, 40) if t + j * scale < 1]
         return mpmath.quad(density, [t] + marks + [mpf(1)])
 
     target = 1 - mpf(p)
     a = 0.5 * (d - 1)
+    lo, hi = mpf(0), mpf(1)  # upper(lo) >= target > upper(hi) (1 - p < 1/2)
     t = mpf(1 - 2 * float(special.betaincinv(a, a, float(target))))
-    for _ in range(30):
-        step = (upper(t) - target) / density(t)
-        t += step
-        if abs(step) <= abs(t) * mpf(10) ** -32:
+    if not lo < t < hi:
+        t = (lo + hi) / 2
+    for _ in range(200):
+        excess = upper(t) - target
+        if excess > 0:
+            lo = t
+        else:
+            hi = t
+        step = excess / density(t)
+        if abs(step) <= abs(t) * mpf(10) ** -34:
+            t += step
             break
+        candidate = t + step
+        t = candidate if lo < candidate < hi else (lo + hi) / 2
     return (d_mp - 1) * mpmath.atanh(t)
 
 
@@ -247,7 +266,7 @@ def direct(noise, adversary: str, p, d):
         ("expinf", "linf"): lambda: laplace_l1(p) if k == 1 else radial_sign_differential(p, k, d),
         ("exp1", "l1"): lambda: laplace_l1(p) if k == 1 else radial_sign_differential(p, k, d),
         ("exp2", "l2"): lambda: (gaussian_l2(p) / mpmath.sqrt(2) if k == 2 else
-                                 exp2_l2_k1_differential(p, d) if k == 1 else None),
+                                 (laplace_l1(p) if d == 1 else exp2_l2_k1_differential(p, d)) if k == 1 else None),
     }
     if family == "masking":
         return mpf(masking_l0(p, noise.keep)) if adversary == "l0" else None
