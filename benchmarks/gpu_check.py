@@ -6,6 +6,8 @@ within ``--budget`` seconds (default 480). Steps:
 
   prerequisites  python, torch (a CUDA build), nvcc, ninja, pytest, numpy, scipy; names what is missing
                  (installs nothing)
+  prebuilt       with --prebuilt DIR: a package built elsewhere for this machine's Python, torch and GPU, used
+                 when it imports with its CUDA kernels (the build step is skipped then)
   build          pip install --no-build-isolation --no-deps --no-index --target WORK/site . with
                  FORCE_CUDA=1, TORCH_CUDA_ARCH_LIST = the visible GPU's arch, MAX_JOBS = the core count;
                  CUDA_HOME is left to setup.py's nvcc probe unless you set it
@@ -13,14 +15,17 @@ within ``--budget`` seconds (default 480). Steps:
   tests          the CUDA tests (pytest -m cuda) against the installed package, under CUDA_LAUNCH_BLOCKING=1;
                  they record the CPU-vs-CUDA differences (max ulp per family and dtype); a test file that
                  fails to import does not stop the others (the summary lists it: collection_errors)
+  sampling ..    the benchmarks (below), then the sanitizer: what a short lease must not miss comes first
   memcheck       compute-sanitizer memcheck on a small workload (every kernel), where the tool works
   racecheck      compute-sanitizer racecheck on the radial and counting kernels
-  sampling       benchmarks/bench_sampling.py --device cuda: every registered family's examples, float32 and bfloat16,
-                 contiguous and channels_last, CIFAR and ImageNet shapes, kernel-only CUDA-event times,
-                 bytes moved and the fraction of a device-to-device copy's bandwidth
+  sampling       benchmarks/bench_sampling.py --device cuda: every registered family's examples in float32 at
+                 CIFAR and ImageNet shapes (sampling_layouts: one per kind, bfloat16 and channels_last too),
+                 kernel-only CUDA-event times, bytes moved and the fraction of a device-to-device copy's bandwidth
   counting       benchmarks/bench_counting.py --device cuda: argmax_count_ vs argmax + bincount
   certify        benchmarks/bench_certify.py --device cuda: end to end vs the Cohen-style loop
   attack         benchmarks/bench_attack.py --device cuda: an attack step on ResNet-20 (m = 8) vs the anchors' way
+  train          benchmarks/bench_train.py --device cuda: a training step of each method (batch 256) vs the anchors'
+  syncs          benchmarks/cuda_syncs.py: the host reads (synchronising calls) of certify, an attack, a training step
 
 ``--dry-run`` (automatic when no GPU is visible) runs what needs no GPU: the prerequisite checks, the build
 with FORCE_CUDA=1 (compile only), the import of the installed package, the test selection (collect only:
@@ -417,16 +422,20 @@ def benchmarks(run: Run) -> None:
     else:
         jobs = [
             ("sampling", ["bench_sampling.py", "--device", "cuda", "--shapes", "1000x3x32x32", "100x3x224x224",
-                          "--dtypes", "float32", "bfloat16", "--layouts", "contiguous", "channels_last",
-                          "--min-run-time", "0.1"]),
+                          "--min-run-time", "0.05"]),
+            ("sampling_layouts", ["bench_sampling.py", "--device", "cuda", "--shapes", "100x3x224x224",
+                                  "--one-per-kind", "--dtypes", "float32", "bfloat16", "--layouts", "contiguous",
+                                  "channels_last", "--min-run-time", "0.05"]),
             ("counting", ["bench_counting.py", "--device", "cuda", "--min-run-time", "0.1"]),
             ("certify", ["bench_certify.py", "--device", "cuda", "--inputs", "8", "--n", "10000",
                          "--repeats", "3"]),
             ("attack", ["bench_attack.py", "--device", "cuda", "--inputs", "64", "--m", "8", "--steps", "4",
                         "--repeats", "3"]),
             ("train", ["bench_train.py", "--device", "cuda", "--batch", "256", "--rounds", "3"]),
+            ("syncs", ["cuda_syncs.py"]),
         ]
-    limits = {"sampling": 75, "counting": 30, "certify": 75, "attack": 45, "train": 45}
+    limits = {"sampling": 75, "sampling_layouts": 30, "counting": 30, "certify": 75, "attack": 45, "train": 45,
+              "syncs": 45}
     timings = {}
     for name, args in jobs:
         json_path = os.path.join(run.work, f"{name}.json")

@@ -16,18 +16,20 @@ _UINT32_LIMIT = 2**32
 
 
 def check_input_ids(input_ids: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
-    """Validate user-given input ids: int64 (B,), on x's device, values in [0, 2^32)."""
+    """Validate user-given input ids: (B,), on x's device, int64 with values in [0, 2^32) (on CUDA the value check
+    reads back to the host) or uint32 (every value is one: no check, no host read; ``as_uint32_ids``)."""
     if input_ids is None:
         return None
     if not isinstance(input_ids, torch.Tensor):
         input_ids = torch.as_tensor(input_ids, device=x.device)
-    if input_ids.dtype != torch.int64:
-        raise TypeError(f"input_ids must be an int64 tensor, got {input_ids.dtype}")
+    if input_ids.dtype not in (torch.int64, torch.uint32):
+        raise TypeError(f"input_ids must be an int64 or uint32 tensor, got {input_ids.dtype}")
     if input_ids.shape != (x.shape[0],):
         raise ValueError(f"input_ids must have shape (B,) = ({x.shape[0]},), got {tuple(input_ids.shape)}")
     if input_ids.device != x.device:
         raise ValueError(f"input_ids must be on x's device {x.device}, got {input_ids.device}")
-    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= _UINT32_LIMIT):
+    if input_ids.dtype == torch.int64 and input_ids.numel() and (
+            int(input_ids.min()) < 0 or int(input_ids.max()) >= _UINT32_LIMIT):
         raise ValueError(
             f"input_ids must lie in [0, 2^32), got min {int(input_ids.min())}, max {int(input_ids.max())}"
         )
@@ -35,9 +37,12 @@ def check_input_ids(input_ids: torch.Tensor | None, x: torch.Tensor) -> torch.Te
 
 
 def as_uint32_ids(input_ids: torch.Tensor) -> torch.Tensor:
-    """Checked int64 input ids (see ``check_input_ids``) as a uint32 tensor: the form the raw op takes
-    without re-checking (on CUDA a check reads back to the host, which the sampling loop and CUDA graph
-    capture must not do). Values in [0, 2^32) keep their value (int64 -> int32 keeps the low 32 bits)."""
+    """Checked input ids (see ``check_input_ids``) as a uint32 tensor: the form the raw op takes without
+    re-checking (on CUDA a check reads back to the host, which the sampling loop, a training step or an attack
+    step and CUDA graph capture must not do). Values in [0, 2^32) keep their value (int64 -> int32 keeps the low
+    32 bits)."""
+    if input_ids.dtype == torch.uint32:
+        return input_ids
     return input_ids.to(torch.int32).view(torch.uint32)
 
 

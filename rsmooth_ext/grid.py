@@ -182,10 +182,17 @@ def table_words(thresholds: Thresholds) -> np.ndarray:
 # ---- the grid -----------------------------------------------------------------------------------------
 
 
+def _divide_by_grid(values: torch.Tensor, grid: int) -> torch.Tensor:
+    """float32 values / G, correctly rounded on every device. The divisor is a tensor on the values' device:
+    CUDA divides by a Python number as a multiplication by its rounded reciprocal, which is one ulp off for
+    some i / G (117 / 255, say)."""
+    return values / torch.tensor(float(grid), dtype=torch.float32, device=values.device)
+
+
 def grid_values(indices: torch.Tensor, grid: int, dtype: torch.dtype) -> torch.Tensor:
     """Grid index i -> the grid value i / G as the kernels write it: float32(i) / G (correctly rounded), then
     rounded to ``dtype``."""
-    return (indices.to(torch.float32) / grid).to(dtype)
+    return _divide_by_grid(indices.to(torch.float32), grid).to(dtype)
 
 
 def grid_indices(x: torch.Tensor, grid: int) -> torch.Tensor:
@@ -201,7 +208,7 @@ def quantize(x: torch.Tensor, grid: int) -> torch.Tensor:
 def check_on_grid(x: torch.Tensor, grid: int, owner: str) -> None:
     """Raise a ValueError naming the first element of x that is not a grid value i / G, i in [0, G]."""
     # out-of-range indices are clamped, so they fail the comparison; NaN fails it too
-    snapped = (torch.round(x.to(torch.float32) * grid).clamp_(0, grid) / grid).to(x.dtype)
+    snapped = _divide_by_grid(torch.round(x.to(torch.float32) * grid).clamp_(0, grid), grid).to(x.dtype)
     bad = snapped != x
     if bool(bad.any()):
         first = int(torch.nonzero(bad.reshape(-1))[0, 0])

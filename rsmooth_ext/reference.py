@@ -331,9 +331,13 @@ class _fork:
 
     def __enter__(self):
         if self.generator is not None:
-            self._saved = torch.random.get_rng_state()
-            torch.random.manual_seed(int(torch.randint(0, 2**62, (), generator=self.generator)))
+            device = self.generator.device
+            seed = int(torch.randint(0, 2**62, (), generator=self.generator, device=device))
+            # the default generators (CPU and, for a CUDA generator, its device's) are restored on exit
+            self._fork = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+            self._fork.__enter__()
+            torch.random.manual_seed(seed)
 
     def __exit__(self, *exc):
         if self.generator is not None:
-            torch.random.set_rng_state(self._saved)
+            self._fork.__exit__(*exc)

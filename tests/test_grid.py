@@ -7,6 +7,7 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from support import DEVICES
 
 import rsmooth_ext as rs
 from rsmooth_ext import grid
@@ -111,11 +112,17 @@ def test_table_words_layout_and_guide():
     assert marked < 0.01 * 20000
 
 
-def test_grid_values_are_the_nearest_float32():
-    indices = torch.arange(-255, 511)
-    values = grid.grid_values(indices, 255, torch.float32).double().tolist()
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("g", [255, 100, 1023])
+def test_grid_values_are_the_nearest_float32(device, g):
+    """On every device (CUDA divides by a Python number through its reciprocal, one ulp off at 117 / 255):
+    the grid values are correctly rounded, and the grid check accepts every one of them."""
+    indices = torch.arange(-g, 2 * g + 1, device=device)
+    on_grid = grid.grid_values(indices, g, torch.float32)
+    grid.check_on_grid(on_grid[g:2 * g + 1], g, "Spec")
+    values = on_grid.double().tolist()
     for i, v in zip(indices.tolist(), values):
-        exact = Fraction(i, 255)
+        exact = Fraction(i, g)
         below, above = np.nextafter(np.float32(v), np.float32(-np.inf)), np.nextafter(np.float32(v), np.float32(np.inf))
         assert abs(Fraction(v) - exact) <= abs(Fraction(float(below)) - exact)
         assert abs(Fraction(v) - exact) <= abs(Fraction(float(above)) - exact)

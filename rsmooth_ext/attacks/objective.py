@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._ops import perturb
+from .._ops import as_uint32_ids, perturb
 from ..noises import Noise
 from ..seeding import Phase
 
@@ -57,8 +57,9 @@ class SmoothedObjective:
         """The (B * m, *shape) noisy copies of x (input-major), differentiable in x."""
         if self.draw is not None:
             return self.draw(x, self.m)
-        return perturb(x, self.noise, self.m, seed=self.seed, input_ids=self.input_ids, out_dtype=self.autocast,
-                       channels_last=self.channels_last, phase=Phase.ATTACK)
+        # uint32 ids (checked once by the attack): perturb reads nothing back to the host at each step
+        return perturb(x, self.noise, self.m, seed=self.seed, input_ids=as_uint32_ids(self.input_ids),
+                       out_dtype=self.autocast, channels_last=self.channels_last, phase=Phase.ATTACK)
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, m, K) float32 log-softmax of the model on the m copies of each input (differentiable in x)."""

@@ -12,7 +12,7 @@ import hashlib
 import torch
 
 from .._checks import check_int
-from .._ops import perturb
+from .._ops import as_uint32_ids, check_input_ids, perturb
 from ..noises import Noise
 from ..seeding import SEED_LIMIT, Phase, resolve_seed
 
@@ -42,7 +42,9 @@ class NoisyCopies:
             raise ValueError(f"example_ids must be a (B,) tensor, got {getattr(example_ids, 'shape', example_ids)}")
         self.noise = noise
         self.seed = epoch_seed(seed, epoch, stream)
-        self.example_ids = example_ids.to(torch.int64)
+        # checked once here (values in [0, 2^32)); each call passes them as uint32, which perturb need not check:
+        # no host read on CUDA per step
+        self.example_ids = check_input_ids(example_ids.to(torch.int64), example_ids)
         self.channels_last = bool(channels_last)
 
     def __call__(self, x: torch.Tensor, m: int, *, offset: int = 0) -> torch.Tensor:
@@ -53,5 +55,5 @@ class NoisyCopies:
         if torch.is_autocast_enabled(x.device.type):
             out_dtype = torch.get_autocast_dtype(x.device.type)
         return perturb(x, self.noise, check_int("m", m, 1), seed=self.seed, offset=offset,
-                       input_ids=self.example_ids.to(x.device), out_dtype=out_dtype,
+                       input_ids=as_uint32_ids(self.example_ids.to(x.device)), out_dtype=out_dtype,
                        channels_last=self.channels_last and x.dim() == 4, phase=Phase.TRAINING)

@@ -11,6 +11,8 @@ collects the max-ulp records these tests write to $RSMOOTH_GPU_CHECK_RECORD.
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -127,23 +129,34 @@ def test_output_beyond_2_to_31_elements():
     del out
 
 
+NON_DEFAULT_STREAM = """
+import torch
+import rsmooth_ext as rs
+x = torch.rand(4, 3, 32, 32, device="cuda")
+noise = rs.Laplace(sigma=0.5)
+expected = rs.perturb(x, noise, 50, seed=2)
+out = torch.full_like(expected, float("nan"))
+side = torch.cuda.Stream()
+torch.cuda.synchronize()
+with torch.cuda.stream(side):
+    torch.cuda._sleep(2_000_000_000)  # about 1 s of GPU cycles
+    rs.perturb(x, noise, 50, seed=2, out=out)
+torch.cuda.default_stream().synchronize()
+assert not side.query(), "the side stream finished too early for this test to tell"
+assert torch.isnan(out).all(), "perturb did not run on the current (side) stream"
+side.synchronize()
+assert torch.equal(out, expected)
+"""
+
+
 def test_non_default_stream():
     """The op runs on the current stream: queued behind a sleep on a side stream, it has not run when the
-    default stream is idle, and it is right once the side stream finishes."""
-    x = torch.rand(4, 3, 32, 32, device="cuda")
-    noise = rs.Laplace(sigma=0.5)
-    expected = rs.perturb(x, noise, 50, seed=2)
-    out = torch.full_like(expected, float("nan"))
-    side = torch.cuda.Stream()
-    torch.cuda.synchronize()
-    with torch.cuda.stream(side):
-        torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU cycles
-        rs.perturb(x, noise, 50, seed=2, out=out)
-    torch.cuda.default_stream().synchronize()
-    assert not side.query(), "the side stream finished too early for this test to tell"
-    assert torch.isnan(out).all(), "perturb did not run on the current (side) stream"
-    side.synchronize()
-    assert torch.equal(out, expected)
+    default stream is idle, and it is right once the side stream finishes. In a process of its own without
+    CUDA_LAUNCH_BLOCKING (under which every launch, the sleep too, would finish before the host goes on)."""
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_LAUNCH_BLOCKING"}
+    proc = subprocess.run([sys.executable, "-c", NON_DEFAULT_STREAM], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_cuda_graph_capture_and_replay_equal_eager():

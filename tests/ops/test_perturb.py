@@ -165,7 +165,8 @@ BAD_CALLS = [
     (dict(out_dtype=torch.int32), TypeError, "out_dtype must be torch.float32, torch.float16 or torch.bfloat16"),
     (dict(channels_last=True, x=torch.ones(2, 3)), ValueError, "channels_last needs a 4-d x"),
     (dict(input_ids=torch.tensor([0, 1])), ValueError, r"input_ids must have shape \(B,\) = \(3,\), got \(2,\)"),
-    (dict(input_ids=torch.tensor([0, 1, 2], dtype=torch.int32)), TypeError, "input_ids must be an int64 tensor"),
+    (dict(input_ids=torch.tensor([0, 1, 2], dtype=torch.int32)), TypeError,
+     "input_ids must be an int64 or uint32 tensor"),
     (dict(input_ids=torch.tensor([0, 1, 2**32])), ValueError, r"input_ids must lie in \[0, 2\^32\)"),
     (dict(noise=rs.Exp2(dim=10, sigma=1.0)), ValueError, "calibrated for dim=10 elements per input, but x has 90"),
 ]
@@ -224,6 +225,8 @@ def test_raw_op_rejects_input_ids_out_of_range(device):
     unchecked = op(x, "gaussian", [1.0], 3, 5, 0, 0, as_uint32_ids(ids), None, False)
     assert torch.equal(checked, unchecked)
     assert torch.equal(checked[3:], rs.perturb(x[1:], rs.Gaussian(lambd=1.0), 3, seed=5, input_ids=ids[1:]))
+    # perturb takes uint32 ids too (no value check: no host read on CUDA), with the same noise
+    assert torch.equal(rs.perturb(x, rs.Gaussian(lambd=1.0), 3, seed=5, input_ids=as_uint32_ids(ids)), checked)
 
 
 ISA_SCRIPT = """

@@ -184,7 +184,7 @@ def test_compiled_step_is_one_graph_without_breaks():
     x, ids = torch.rand(2, 3, 4), torch.tensor([0, 1])
     with torch.inference_mode():
         explanation = torch._dynamo.explain(fast_step.step_function(spec))(
-            model, x, ids, torch.tensor([1, 0, 0]), torch.tensor(10))
+            model, x, ids, torch.tensor([1, 0, 0]), torch.tensor(10), None)
     assert explanation.graph_break_count == 0
     assert explanation.graph_count == 1
     targets = {str(node.target) for graph in explanation.graphs for node in graph.graph.nodes}
