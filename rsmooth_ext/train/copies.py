@@ -46,6 +46,7 @@ class NoisyCopies:
         # no host read on CUDA per step
         self.example_ids = check_input_ids(example_ids.to(torch.int64), example_ids)
         self.channels_last = bool(channels_last)
+        self._device_ids: dict[torch.device, torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, m: int, *, offset: int = 0) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] != self.example_ids.shape[0]:
@@ -54,6 +55,8 @@ class NoisyCopies:
         out_dtype = None
         if torch.is_autocast_enabled(x.device.type):
             out_dtype = torch.get_autocast_dtype(x.device.type)
-        return perturb(x, self.noise, check_int("m", m, 1), seed=self.seed, offset=offset,
-                       input_ids=as_uint32_ids(self.example_ids.to(x.device)), out_dtype=out_dtype,
-                       channels_last=self.channels_last and x.dim() == 4, phase=Phase.TRAINING)
+        ids = self._device_ids.get(x.device)
+        if ids is None:  # one host-to-device copy per step and device, however many times a method draws
+            ids = self._device_ids[x.device] = as_uint32_ids(self.example_ids.to(x.device))
+        return perturb(x, self.noise, check_int("m", m, 1), seed=self.seed, offset=offset, input_ids=ids,
+                       out_dtype=out_dtype, channels_last=self.channels_last and x.dim() == 4, phase=Phase.TRAINING)

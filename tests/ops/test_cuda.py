@@ -137,6 +137,8 @@ noise = rs.Laplace(sigma=0.5)
 expected = rs.perturb(x, noise, 50, seed=2)
 out = torch.full_like(expected, float("nan"))
 side = torch.cuda.Stream()
+with torch.cuda.stream(side):  # warm-up: the process's first sleep on a fresh stream did not hold the stream back
+    torch.cuda._sleep(1000)     # (seen on an H200, torch 2.11: a copy queued behind it ran at once)
 torch.cuda.synchronize()
 with torch.cuda.stream(side):
     torch.cuda._sleep(2_000_000_000)  # about 1 s of GPU cycles
