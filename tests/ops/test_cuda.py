@@ -135,26 +135,28 @@ import rsmooth_ext as rs
 x = torch.rand(4, 3, 32, 32, device="cuda")
 noise = rs.Laplace(sigma=0.5)
 expected = rs.perturb(x, noise, 50, seed=2)
-out = torch.full_like(expected, float("nan"))
-side = torch.cuda.Stream()
-with torch.cuda.stream(side):  # warm-up: the process's first sleep on a fresh stream did not hold the stream back
-    torch.cuda._sleep(1000)     # (seen on an H200, torch 2.11: a copy queued behind it ran at once)
-torch.cuda.synchronize()
-with torch.cuda.stream(side):
-    torch.cuda._sleep(2_000_000_000)  # about 1 s of GPU cycles
-    rs.perturb(x, noise, 50, seed=2, out=out)
-torch.cuda.default_stream().synchronize()
-assert not side.query(), "the side stream finished too early for this test to tell"
-assert torch.isnan(out).all(), "perturb did not run on the current (side) stream"
-side.synchronize()
-assert torch.equal(out, expected)
+for trial in range(2):  # judged on the second: see the test's docstring
+    out = torch.full_like(expected, float("nan"))
+    side = torch.cuda.Stream()
+    torch.cuda.synchronize()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(2_000_000_000)  # about 1 s of GPU cycles
+        rs.perturb(x, noise, 50, seed=2, out=out)
+    torch.cuda.default_stream().synchronize()
+    busy, untouched = not side.query(), bool(torch.isnan(out).all())
+    side.synchronize()
+    assert torch.equal(out, expected)
+assert busy, "the side stream finished too early for this test to tell"
+assert untouched, "perturb did not run on the current (side) stream"
 """
 
 
 def test_non_default_stream():
     """The op runs on the current stream: queued behind a sleep on a side stream, it has not run when the
     default stream is idle, and it is right once the side stream finishes. In a process of its own without
-    CUDA_LAUNCH_BLOCKING (under which every launch, the sleep too, would finish before the host goes on)."""
+    CUDA_LAUNCH_BLOCKING (under which every launch, the sleep too, would finish before the host goes on).
+    Judged on the second of two trials: on an H200 (torch 2.11), in the first trial of a fresh process even a
+    plain ``copy_`` queued behind the sleep ran at once, and every later trial held (a diagnostic run)."""
     env = {k: v for k, v in os.environ.items() if k != "CUDA_LAUNCH_BLOCKING"}
     proc = subprocess.run([sys.executable, "-c", NON_DEFAULT_STREAM], env=env, capture_output=True, text=True,
                           timeout=120)
