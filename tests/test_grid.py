@@ -3,7 +3,6 @@ their cache, the grid arithmetic, the specs' checks and their certificates."""
 
 from fractions import Fraction
 
-import mpmath
 import numpy as np
 import pytest
 import torch
@@ -12,6 +11,8 @@ from support import DEVICES
 import rsmooth_ext as rs
 from rsmooth_ext import grid
 from rsmooth_ext.noises import Gaussian, Laplace, SoundGaussian, SoundLaplace, SoundUniform, Uniform
+
+mpmath = pytest.importorskip("mpmath")
 
 TWO_M60 = Fraction(1, 2**60)
 

@@ -4,12 +4,14 @@ against a bisection for its threshold."""
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import rsmooth_ext as rs
 from rsmooth_ext.attacks import attack, lp_norm, project
 from rsmooth_ext.attacks.norms import project_l1
+
+hypothesis = pytest.importorskip("hypothesis")
+st = pytest.importorskip("hypothesis.strategies")
+given, settings = hypothesis.given, hypothesis.settings
 
 SLACK = 1e-5  # float32 rounding of a norm of ~50 elements
 

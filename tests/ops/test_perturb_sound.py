@@ -4,7 +4,6 @@ sampled law against the exact discretised probabilities (a chi-square, slow)."""
 
 import math
 
-import mpmath
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,8 @@ from support import CUDA_AVAILABLE, DEVICES, FALSE_ALARM, requires_cuda
 import rsmooth_ext as rs
 from rsmooth_ext import grid
 from rsmooth_ext.reference import Purpose, noise_words, perturb_sound_reference
+
+mpmath = pytest.importorskip("mpmath")
 
 SPECS = [rs.SoundGaussian(sigma=0.3), rs.SoundLaplace(sigma=0.3), rs.SoundUniform(sigma=0.3),
          rs.SoundGaussian(sigma=0.12, clip=0.2, index=True), rs.SoundUniform(lambd=0.05, grid=100, clip=0.5)]
