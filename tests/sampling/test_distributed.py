@@ -131,7 +131,9 @@ def test_cli_sharded_runs_equal_single_process(workdir, nproc, shard):
 
 
 def test_killed_sharded_run_resumes(workdir):
-    args = ["-m", "rsmooth_ext", "certify", *BASE, "--num-samples", "100000", "--out", "r.tsv"]
+    # --n0 64 = --batch-size: one example per call (rows are written per call: with several examples per call
+    # the whole shard could be one call, finishing or killed before its first row)
+    args = ["-m", "rsmooth_ext", "certify", *BASE, "--n0", "64", "--num-samples", "100000", "--out", "r.tsv"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args]
     proc = subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -151,7 +153,7 @@ def test_killed_sharded_run_resumes(workdir):
     assert list(workdir.glob("r.tsv.part*")), "no shard was written before the kill"
     resumed = torchrun(2, [*args, "--resume"], workdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert main(["certify", *BASE, "--num-samples", "100000", "--out", "clean.tsv"]) == 0
+    assert main(["certify", *BASE, "--n0", "64", "--num-samples", "100000", "--out", "clean.tsv"]) == 0
     assert rows(workdir / "r.tsv") == rows(workdir / "clean.tsv")
 
 
