@@ -11,6 +11,7 @@ import torch
 from .._checks import check_int
 from .._ops import check_input_ids
 from ..noises import Noise
+from ..sampling.sampler import check_model_and_batch
 from ..seeding import resolve_seed
 from .ddn import DEFAULT_GAMMA, ddn
 from .norms import DEFAULT_L1_SPARSITY, NORMS, lp_norm
@@ -32,12 +33,7 @@ def _check_real(name: str, value, *, positive: bool) -> float:
 
 
 def _check_batch(model, x, y) -> None:
-    if not callable(model):
-        raise TypeError(f"model must be a callable (a torch.nn.Module), got {type(model).__name__}")
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ValueError(f"x must be a batch (B, *shape) of inputs, got shape {tuple(x.shape)}")
+    check_model_and_batch(model, x)  # the sampling loop's checks: a callable model, a batch x on its device
     if x.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
     if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):

@@ -18,25 +18,18 @@ from ..attacks import GRADIENTS, METHODS, NORMS, attack
 from ..sampling import distributed as dist
 from ..smooth import predict
 from .errors import CliError
-from .loading import check_model_on_data, load_data, load_model_from_args
-from .noise_options import make_noise
 from .options import (
     COHEN_N,
-    DTYPES,
     add_data_options,
     add_model_options,
     add_output_options,
     add_sampling_options,
-    check_channels_last,
     check_counts,
-    check_forward_options,
     forward_options,
-    resolve_device,
 )
-from .paths import check_writable
 from .report import empirical_table
 from .results import ResultsError, ResultsWriter, read_results
-from .running import Log, command_config
+from .running import Log, command_config, load_run
 
 ATTACK_COLUMNS = ["index", "label", "eps", "prediction", "correct", "seconds"]
 DEFAULT_EPS = "0.25,0.5,0.75,1.0"
@@ -98,15 +91,7 @@ def run(args: argparse.Namespace, log: Log) -> int:
     """Run ``rsmooth attack``; 0 on success (errors raise CliError)."""
     check_counts(args, False)
     budgets = _check_attack_options(args)
-    device, dtype = resolve_device(args), DTYPES[args.dtype]
-    check_writable(args.out, resume=args.resume)
-    model = load_model_from_args(args).to(device=device, dtype=dtype)
-    examples = load_data(args)
-    x, y, indices = examples.inputs, examples.labels, examples.indices
-    check_model_on_data(model, x, y, device, dtype)
-    check_channels_last(args, x)
-    check_forward_options(args)
-    noise = make_noise(args, x[0].numel())
+    device, dtype, model, x, y, indices, noise = load_run(args)
     config = command_config(args, "attack", noise)
     config.update(eps=budgets, norm=args.norm, method=args.method, gradient=args.gradient, steps=args.steps,
                   m=args.copies, step_size=args.step_size)

@@ -68,19 +68,7 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
     rank, world = dist.rank_and_world()
     if rank != 0:
         log = _silent
-    device, dtype = resolve_device(args), DTYPES[args.dtype]
-    check_writable(args.out, resume=args.resume)
-    model = load_model_from_args(args).to(device=device, dtype=dtype)
-    examples = load_data(args)
-    x, y, indices = examples.inputs, examples.labels, examples.indices
-    check_model_on_data(model, x, y, device, dtype)
-    check_channels_last(args, x)
-    check_forward_options(args)
-    noise = make_noise(args, x[0].numel())
-    try:  # a sound spec's grid check, before any row is written (sampling repeats it per call)
-        noise.prepare_input(x)
-    except ValueError as e:
-        raise CliError(f"--sound: {e}") from None
+    device, dtype, model, x, y, indices, noise = load_run(args)
     if kind == "certify":
         check_certificate_exists(noise, args.adversary, x[0].numel())
     if args.fast and len(x):
@@ -197,6 +185,25 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
     bar.close()
     return time.perf_counter() - start
+
+
+def load_run(args: argparse.Namespace):
+    """What a command that reads --model / --checkpoint, --data and the noise options runs on, every check done
+    before any row is written: (device, dtype, model on the device, inputs, labels, example indices, noise)."""
+    device, dtype = resolve_device(args), DTYPES[args.dtype]
+    check_writable(args.out, resume=args.resume)
+    model = load_model_from_args(args).to(device=device, dtype=dtype)
+    examples = load_data(args)
+    x, y, indices = examples.inputs, examples.labels, examples.indices
+    check_model_on_data(model, x, y, device, dtype)
+    check_channels_last(args, x)
+    check_forward_options(args)
+    noise = make_noise(args, x[0].numel())
+    try:  # a sound spec's grid check (sampling repeats it per call)
+        noise.prepare_input(x)
+    except ValueError as e:
+        raise CliError(f"--sound: {e}") from None
+    return device, dtype, model, x, y, indices, noise
 
 
 def command_config(args: argparse.Namespace, kind: str, noise: Noise) -> dict:
