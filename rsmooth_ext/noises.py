@@ -285,6 +285,12 @@ class Noise:
         """'float' (the continuous law in float arithmetic) or 'sound' (the law discretised to the input grid)."""
         return "float"
 
+    @property
+    def law_error(self) -> float:
+        """A bound on the total variation between the law the kernel samples and the law the certificate is
+        proved for (0: the certificates' own margins cover the float path; a sound spec's table rounding)."""
+        return 0.0
+
     def check_input_dim(self, dim: int) -> None:
         """Raise if the spec cannot be applied to inputs of ``dim`` elements."""
         if self.dim is not None and dim != self.dim:
@@ -659,6 +665,14 @@ class _Sound:
     @property
     def mode(self) -> str:
         return "sound"
+
+    @property
+    def law_error(self) -> float:
+        """Total variation between the sampled law and the exact discretised one, at most (M + 1) 2^-64: each
+        threshold is the floor of 2^64 F, so each of the 2 M + 1 cells' probabilities is off by less than 2^-64
+        (docs/sound.md, "The table's rounding"). Certificates take p_lower - 2 law_error (and top-2's p_B +
+        2 law_error)."""
+        return (self.thresholds().entries + 1) * 2.0**-64
 
     @property
     def continuous(self) -> Noise:

@@ -119,6 +119,9 @@ def certify(noise, p_lower, adversary: str | None = None, dim: int | None = None
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ValueError("p_lower must lie in [0, 1], got " + (
             "NaN" if np.isnan(p).any() else f"values in [{p.min()}, {p.max()}]"))
+    error = noise.law_error
+    if error:  # the sampled law is within `error` of the certified one in total variation (docs/sound.md)
+        p = np.maximum(np.nextafter(p - 2 * error, 0.0), 0.0)  # rounded down: 1 - 2 error is below 1
     radius = np.zeros_like(p)
     if registry.full_support(noise):
         # the top class's complement is null under the noise, hence under every shifted copy of it

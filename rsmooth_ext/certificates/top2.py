@@ -50,9 +50,13 @@ def certify_top2(noise, p_a, p_b, adversary: str | None = None, dim: int | None 
         raise ValueError(f"p_a and p_b must have one shape, got {p_a.shape} and {p_b.shape}")
     if np.isnan(p_b).any() or (p_b < 0).any() or (p_b > 1).any():
         raise ValueError("p_b must lie in [0, 1]")
-    best = np.asarray(certify(noise, p_a, adversary, dim), dtype=np.float64)
+    best = np.asarray(certify(noise, p_a, adversary, dim), dtype=np.float64)  # takes the law error itself
     if noise.dim is not None:
         dim = noise.dim
+    error = noise.law_error  # a sound spec's table rounding (docs/sound.md): both bounds move by 2 error
+    if error:
+        p_a = np.maximum(np.nextafter(p_a - 2 * error, 0.0), 0.0)  # each rounded away from the claim
+        p_b = np.minimum(np.nextafter(p_b + 2 * error, 1.0), 1.0)
     ahead = p_a > p_b
     if not ahead.any():
         return best
