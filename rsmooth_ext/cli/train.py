@@ -94,6 +94,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--certify-n", type=int, default=1000, help="with --certify-every: estimation samples")
     r.add_argument("--certify-alpha", type=float, default=0.001, help="with --certify-every: failure probability")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--dist-timeout", type=float, default=dist.DEFAULT_TIMEOUT_S,
+                   help="under torchrun: seconds before a collective gives up on a dead rank (default %(default)s)")
     return p
 
 
@@ -177,10 +179,18 @@ def build_model(args: argparse.Namespace, train_set: Examples, test_set: Example
         raise CliError(f"--arch {args.arch}: {e}") from None
 
 
+def _silent(*args, **kwargs) -> None:
+    """The log of ranks other than 0."""
+
+
 def run(args: argparse.Namespace, log) -> int:
     """Run ``rsmooth train``; 0 on success (errors raise CliError)."""
-    if dist.launched_by_torchrun():
-        raise CliError("rsmooth train runs in one process: launch it without torchrun")
+    try:  # under torchrun: data parallel (rsmooth_ext.train.train(distributed=True)); else a no-op
+        dist.init_from_env(args.dist_timeout)
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
+    if dist.rank_and_world()[0] != 0:
+        log = _silent
     hparams = parse_hparams(args.hp, args.method)
     for flag in ("epochs", "batch_size", "lr_step_size"):
         if getattr(args, flag) < 1:
@@ -208,9 +218,11 @@ def run(args: argparse.Namespace, log) -> int:
                        schedule=schedule, augmentation=None if args.augment == "auto" else args.augment,
                        arch=args.arch or args.model, amp=args.amp, channels_last=args.channels_last,
                        compile=args.compile, device=device, test_batch_size=args.test_batch_size, certify_every=every,
-                       log=log, progress=not args.quiet)
+                       log=log, progress=not args.quiet, distributed=True)
     except (TrainError, ValueError, TypeError) as e:
         raise CliError(str(e)) from None
+    finally:
+        dist.shutdown()
     from ..models import COHEN_ARCHS
 
     if args.arch in COHEN_ARCHS:

@@ -27,6 +27,7 @@ import torch
 from .._checks import check_int
 from ..data import TRAIN_AUGMENTATIONS, Examples, augment_batch, default_augmentation
 from ..noises import Noise
+from ..sampling import distributed as dist
 from .copies import NoisyCopies, epoch_seed
 from .methods import Method, get_method
 
@@ -119,7 +120,7 @@ def train(model: torch.nn.Module, train_data, test_data, noise: Noise, *, method
           arch: str | None = None, amp: str | None = None, channels_last: bool = False, compile: bool = False,
           device: str | torch.device | None = None, test_batch_size: int | None = None,
           certify_every: CertifyEvery | None = None, log: Callable[[str], None] | None = print,
-          progress: bool = True, stop_after_steps: int | None = None) -> TrainResult:
+          progress: bool = True, stop_after_steps: int | None = None, distributed: bool = False) -> TrainResult:
     """Train ``model`` (inputs in [0, 1] to logits) on ``train_data`` under ``noise`` with ``method`` (a name
     in ``rsmooth_ext.train.METHODS``) and its ``hparams`` (defaults: the paper's), testing on ``test_data``
     each epoch; see the module docstring for the log, the checkpoints and the reproducibility contract.
@@ -133,12 +134,25 @@ def train(model: torch.nn.Module, train_data, test_data, noise: Noise, *, method
     network from it). ``stop_after_steps``: stop after that many optimiser steps of this call (what the
     resume test interrupts; the partial epoch is not saved).
 
+    ``distributed=True`` (inside an initialised torch.distributed process group, e.g. under torchrun; a no-op
+    without one): data parallel. Every rank walks the same global batches (the same order and augmentation) and
+    takes its contiguous share of each; the examples keep their dataset indices, so their noise is the one a
+    single process draws. After each backward the gradients are summed over ranks in one all-reduce, each
+    rank's mean weighted by its share, so the update is the single-process update on the whole batch (a rank
+    with no example of a short last batch contributes a zero-weighted step). Rank 0's initial weights are
+    broadcast; the log, the train figures (reduced over ranks) and the checkpoints are rank 0's. BatchNorm
+    statistics are each rank's own (rank 0's are saved), so a model with BatchNorm trains slightly differently
+    from one process; a model without it matches to float rounding.
+
     Every argument, the data, the model's output on one example and the checkpoint to resume are checked
     before the first step; a problem raises TrainError / ValueError / TypeError naming it."""
+    if not isinstance(distributed, bool):
+        raise TypeError(f"distributed must be a bool, got {distributed!r}")
     plan = _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, out, resume, batch_size,
                  schedule, augmentation, arch, amp, channels_last, compile, device, test_batch_size, certify_every,
-                 stop_after_steps)
-    return _run(plan, log or (lambda line: None), progress)
+                 stop_after_steps, distributed and dist.is_active())
+    quiet = plan.rank != 0 or log is None
+    return _run(plan, (lambda line: None) if quiet else log, progress and plan.rank == 0)
 
 
 @dataclass
@@ -167,11 +181,13 @@ class _Plan:
     scaler: torch.amp.GradScaler | None
     start_epoch: int
     config: dict
+    rank: int = 0
+    world: int = 1
 
 
 def _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, out, resume, batch_size, schedule,
           augmentation, arch, amp, channels_last, compile, device, test_batch_size, certify_every,
-          stop_after_steps) -> _Plan:
+          stop_after_steps, distributed=False) -> _Plan:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(noise, Noise):
@@ -234,10 +250,15 @@ def _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, ou
         os.makedirs(out, exist_ok=True)
     elif resume:
         raise TrainError("resume=True needs out, the directory of the run to continue")
+    rank, world = dist.rank_and_world() if distributed else (0, 1)
+    if world > 1:
+        for tensor in model.state_dict().values():  # one starting point (a resumed run's is the same file)
+            torch.distributed.broadcast(tensor, src=0)
+        torch.distributed.barrier()  # every rank has checked the run directory before rank 0 writes to it
     forward = torch.compile(model) if compile else model
     return _Plan(model, forward, train_set, test_set, noise, method, hparams, epochs, seed, out, batch_size,
                  test_batch_size, schedule, augmentation, arch, amp, channels_last, device, certify_every,
-                 stop_after_steps, optimizer, scaler, start_epoch, config)
+                 stop_after_steps, optimizer, scaler, start_epoch, config, rank, world)
 
 
 def _check_model_on_data(model, train_set: Examples, test_set: Examples, device) -> int:
@@ -308,7 +329,7 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
         result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
         if plan.start_epoch == plan.epochs:
             log(f"the run in {plan.out} finished all {plan.epochs} epochs already")
-    if log_path is not None:
+    if log_path is not None and plan.rank == 0:
         _start_log(log_path, plan.start_epoch)
     indices = torch.tensor(plan.train.indices, dtype=torch.int64)
     steps = 0
@@ -326,9 +347,10 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
         batches = order.split(plan.batch_size)
         bar = _progress(batches, f"epoch {epoch}", progress)
         for batch in bar:
-            x = augment_batch(plan.train.inputs[batch], plan.augmentation, augment_rng)
-            x, y = _to_device(plan, x), plan.train.labels[batch].to(plan.device)
-            copies = NoisyCopies(plan.noise, plan.seed, epoch, indices[batch], channels_last=plan.channels_last)
+            x = augment_batch(plan.train.inputs[batch], plan.augmentation, augment_rng)  # the global batch's
+            share, x, weight = _rank_share(plan, batch, x)
+            x, y = _to_device(plan, x), plan.train.labels[share].to(plan.device)
+            copies = NoisyCopies(plan.noise, plan.seed, epoch, indices[share], channels_last=plan.channels_last)
             with _autocast(plan):
                 output = plan.method.loss(plan.forward, x, y, copies, plan.hparams, epoch=epoch, epochs=plan.epochs)
             loss, logits = output if isinstance(output, tuple) else (output, None)
@@ -336,27 +358,32 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
                 raise TypeError(f"method {plan.method.name}'s loss must return a 0-d tensor, got "
                                 f"{getattr(loss, 'shape', type(loss).__name__)}")
             plan.optimizer.zero_grad(set_to_none=True)
+            scaled = loss * weight if plan.world > 1 else loss
             if plan.scaler is not None:
-                plan.scaler.scale(loss).backward()
+                plan.scaler.scale(scaled).backward()
+                _all_reduce_gradients(plan)
                 plan.scaler.step(plan.optimizer)
                 plan.scaler.update()
             else:
-                loss.backward()
+                scaled.backward()
+                _all_reduce_gradients(plan)
                 plan.optimizer.step()
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise FloatingPointError(f"the training loss became {value} at epoch {epoch} (lower the learning "
                                          "rate or the method's weights)")
-            total_loss += value * len(batch)
-            total_seen += len(batch)
-            if logits is not None:
+            seen = len(share) if weight else 0
+            total_loss += value * seen
+            total_seen += seen
+            if logits is not None and seen:
                 correct += int((logits.detach().argmax(-1) == y.view(-1, 1)).sum())
                 counted += logits.shape[0] * logits.shape[1]
-            if hasattr(bar, "set_postfix"):
+            if hasattr(bar, "set_postfix") and total_seen:
                 bar.set_postfix(loss=f"{total_loss / total_seen:.3f}")
             steps += 1
             if plan.stop_after_steps is not None and steps >= plan.stop_after_steps:
                 return result
+        total_loss, total_seen, correct, counted = _sum_over_ranks(plan, total_loss, total_seen, correct, counted)
         test_loss, test_acc = _test(plan)
         row = {"epoch": epoch, "time": time.perf_counter() - start, "lr": lr, "train loss": total_loss / total_seen,
                "train acc": 100.0 * correct / counted if counted else float("nan"), "testloss": test_loss,
@@ -365,12 +392,54 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
         if plan.certify_every is not None and (epoch + 1) % plan.certify_every.every == 0:
             result.certified.append(_certify(plan, epoch, log))
         if plan.out is not None:
-            result.checkpoint = _save_checkpoint(plan, epoch + 1)
-            with open(log_path, "a") as f:
-                f.write(_log_line(row) + "\n")
+            result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
+            if plan.rank == 0:
+                _save_checkpoint(plan, epoch + 1)
+                with open(log_path, "a") as f:
+                    f.write(_log_line(row) + "\n")
         log(_log_line(row))
+    if plan.world > 1:
+        torch.distributed.barrier()  # rank 0 has written the last checkpoint; the ranks leave together
     plan.model.eval()
     return result
+
+
+def _rank_share(plan: _Plan, batch: torch.Tensor, x: torch.Tensor):
+    """This rank's contiguous share of a global batch (its dataset positions, inputs) and the weight of its mean
+    loss, share / batch * world (1 for one process), so that the summed gradients are the whole batch's mean. A
+    rank with no example takes the batch's first one with weight 0 (every rank joins every all-reduce)."""
+    if plan.world == 1:
+        return batch, x, 1.0
+    b = len(batch)
+    lo, hi = plan.rank * b // plan.world, (plan.rank + 1) * b // plan.world
+    if hi == lo:
+        return batch[:1], x[:1], 0.0
+    return batch[lo:hi], x[lo:hi], (hi - lo) * plan.world / b
+
+
+def _all_reduce_gradients(plan: _Plan) -> None:
+    """The mean over ranks of every parameter's gradient, in one all-reduce of them flattened (a parameter
+    without a gradient on this step counts as zero)."""
+    if plan.world == 1:
+        return
+    params = [p for p in plan.model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= plan.world
+    offset = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        offset += g.numel()
+
+
+def _sum_over_ranks(plan: _Plan, *values):
+    """The epoch's train figures summed over ranks (as they are for one process)."""
+    if plan.world == 1:
+        return values
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=plan.device)
+    torch.distributed.all_reduce(t)
+    return tuple(float(v) if isinstance(v0, float) else int(round(float(v))) for v, v0 in zip(t, values))
 
 
 def _progress(batches, desc: str, enabled: bool):
