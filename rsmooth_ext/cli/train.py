@@ -4,7 +4,11 @@ with Cohen et al.'s optimiser, log and checkpoint (``rsmooth certify --checkpoin
 The model is ``--arch`` (from rsmooth_ext.models, torchvision:NAME or timm:NAME, built in Cohen's layout:
 normalization layer, then the network) or ``--model package.module:factory`` (as ``rsmooth certify``). The data
 is ``--data``: a CIFAR or MNIST directory (its training split; the test split for the per-epoch test), a
-tensor file or image folder with ``--test-data``, or ``digits`` (scikit-learn's bundled 8x8 digits)."""
+tensor file or image folder with ``--test-data``, or ``digits`` (scikit-learn's bundled 8x8 digits).
+
+Under torchrun the run is data parallel (DistributedDataParallel; gloo on CPUs, NCCL with one GPU per local
+rank): each rank trains on its share of every global batch, and rank 0 alone writes the log and checkpoints
+(see ``rsmooth_ext.train.loop``)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from .errors import CliError
 from .loading import load_model
 from .noise_options import add_noise_options, make_noise
 from .options import AMP_DTYPES, resolve_device
+from .running import _silent
 
 DIGITS = "digits"
 COHEN_DEFAULTS = {"epochs": 90, "batch_size": 256, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
@@ -179,17 +184,24 @@ def build_model(args: argparse.Namespace, train_set: Examples, test_set: Example
         raise CliError(f"--arch {args.arch}: {e}") from None
 
 
-def _silent(*args, **kwargs) -> None:
-    """The log of ranks other than 0."""
-
-
 def run(args: argparse.Namespace, log) -> int:
-    """Run ``rsmooth train``; 0 on success (errors raise CliError)."""
-    try:  # under torchrun: data parallel (rsmooth_ext.train.train(distributed=True)); else a no-op
-        dist.init_from_env(args.dist_timeout)
+    """Run ``rsmooth train``, in one process or data parallel under torchrun; 0 on success (errors raise
+    CliError)."""
+    try:
+        return _run(args, log)
+    finally:
+        dist.shutdown()
+
+
+def _run(args: argparse.Namespace, log) -> int:
+    if not args.dist_timeout > 0:
+        raise CliError(f"--dist-timeout must be > 0 seconds, got {args.dist_timeout}")
+    try:
+        distributed = dist.init_from_env(args.dist_timeout)
     except Exception as e:  # noqa: BLE001
         raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
-    if dist.rank_and_world()[0] != 0:
+    rank, world = dist.rank_and_world()
+    if rank != 0:
         log = _silent
     hparams = parse_hparams(args.hp, args.method)
     for flag in ("epochs", "batch_size", "lr_step_size"):
@@ -211,18 +223,16 @@ def run(args: argparse.Namespace, log) -> int:
                              args.certify_alpha)
     log(f"rsmooth train: method {args.method} {hparams}, noise {noise!r}, {len(train_set)} training and "
         f"{len(test_set)} test examples of shape {tuple(train_set.inputs.shape[1:])}, {args.epochs} epochs, out "
-        f"{args.out}")
+        f"{args.out}" + (f", data parallel on {world} ranks" if distributed else ""))
     try:
         result = train(model, train_set, test_set, noise, method=args.method, hparams=hparams, epochs=args.epochs,
                        seed=args.seed, out=args.out, resume=args.resume, batch_size=args.batch_size,
                        schedule=schedule, augmentation=None if args.augment == "auto" else args.augment,
                        arch=args.arch or args.model, amp=args.amp, channels_last=args.channels_last,
                        compile=args.compile, device=device, test_batch_size=args.test_batch_size, certify_every=every,
-                       log=log, progress=not args.quiet, distributed=True)
+                       log=log, progress=not args.quiet, distributed=distributed)
     except (TrainError, ValueError, TypeError) as e:
         raise CliError(str(e)) from None
-    finally:
-        dist.shutdown()
     from ..models import COHEN_ARCHS
 
     if args.arch in COHEN_ARCHS:

@@ -10,11 +10,26 @@ cohen:PATH`` loads for Cohen's architectures.
 Reproducibility: the data order, the augmentation, the model's own randomness (dropout) and the noise of
 epoch e are pure functions of (seed, e) (``epoch_seed``), and the noise of an example of its dataset index
 and copy index. A run resumed from the checkpoint of epoch e (``resume=True``) therefore repeats epochs
-e, e+1, ... exactly: on the CPU its weights are bit for bit those of an uninterrupted run."""
+e, e+1, ... exactly: on the CPU its weights are bit for bit those of an uninterrupted run.
+
+Data parallel (``distributed=True`` under torchrun, ``rsmooth train`` launched by torchrun): the epoch's
+global order and batches are those of one process; each rank takes its contiguous share of every global batch
+(the examples keep their dataset indices, so their noise is the single-process noise; the augmentation is
+drawn for the whole global batch, so it is too), and the model is wrapped in DistributedDataParallel with the
+share's loss weighted so that the averaged gradient is the whole batch's (``sharding.Share``; exact for a
+loss that is a mean over the batch's examples, as every registered method's is). The test pass
+is split by example; the log's losses and accuracies are sums reduced over the ranks. Only rank 0 writes the
+log, the checkpoints and certify.tsv, and shows the progress bar; a resumed run loads the checkpoint on every
+rank (``out`` must be visible to all of them). BatchNorm stays per rank (DDP's default: batch statistics of
+the rank's share, running statistics broadcast from rank 0), and so does the model's own randomness (dropout):
+for such models a data-parallel run differs slightly from a single process; for others it matches it up to
+float rounding (the reduction order differs; with ReLU / max-pool kinks a rounding difference can still move an
+activation across a kink and grow, as it would in one process)."""
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import os
 import sys
@@ -30,6 +45,7 @@ from ..noises import Noise
 from ..sampling import distributed as dist
 from .copies import NoisyCopies, epoch_seed
 from .methods import Method, get_method
+from .sharding import agree_on_error, range_share, reduced_sums, share_of
 
 LOG_HEADER = "epoch\ttime\tlr\ttrain loss\ttrain acc\ttestloss\ttest acc"  # Cohen et al.'s train.py
 CHECKPOINT_NAME = "checkpoint.pth.tar"  # Cohen et al.'s name
@@ -134,31 +150,48 @@ def train(model: torch.nn.Module, train_data, test_data, noise: Noise, *, method
     network from it). ``stop_after_steps``: stop after that many optimiser steps of this call (what the
     resume test interrupts; the partial epoch is not saved).
 
-    ``distributed=True`` (inside an initialised torch.distributed process group, e.g. under torchrun; a no-op
-    without one): data parallel. Every rank walks the same global batches (the same order and augmentation) and
-    takes its contiguous share of each; the examples keep their dataset indices, so their noise is the one a
-    single process draws. After each backward the gradients are summed over ranks in one all-reduce, each
-    rank's mean weighted by its share, so the update is the single-process update on the whole batch (a rank
-    with no example of a short last batch contributes a zero-weighted step). Rank 0's initial weights are
-    broadcast; the log, the train figures (reduced over ranks) and the checkpoints are rank 0's. BatchNorm
-    statistics are each rank's own (rank 0's are saved), so a model with BatchNorm trains slightly differently
-    from one process; a model without it matches to float rounding.
+    ``distributed=True`` (inside an initialised torch.distributed process group, e.g. under torchrun; every
+    rank calls ``train`` with the same arguments, ``device`` its own): data-parallel training, see the module
+    docstring; only rank 0 logs. Without a process group of more than one rank it is a no-op.
 
     Every argument, the data, the model's output on one example and the checkpoint to resume are checked
-    before the first step; a problem raises TrainError / ValueError / TypeError naming it."""
+    before the first step; a problem raises TrainError / ValueError / TypeError naming it (under
+    ``distributed``, on every rank: the lowest failing rank's error)."""
     if not isinstance(distributed, bool):
         raise TypeError(f"distributed must be a bool, got {distributed!r}")
-    plan = _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, out, resume, batch_size,
-                 schedule, augmentation, arch, amp, channels_last, compile, device, test_batch_size, certify_every,
-                 stop_after_steps, distributed and dist.is_active())
-    quiet = plan.rank != 0 or log is None
-    return _run(plan, (lambda line: None) if quiet else log, progress and plan.rank == 0)
+    distributed = distributed and dist.is_active()
+    error = None
+    try:
+        plan = _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, out, resume, batch_size,
+                     schedule, augmentation, arch, amp, channels_last, compile, device, test_batch_size,
+                     certify_every, stop_after_steps, distributed)
+    except (TrainError, ValueError, TypeError) as e:
+        if not distributed:
+            raise
+        error = e
+    if not distributed:
+        return _run(plan, log or _silent, progress)
+    agree_on_error(error, (TrainError, ValueError, TypeError))
+    plan.forward = torch.nn.parallel.DistributedDataParallel(
+        plan.evaluate, device_ids=None if plan.device.type != "cuda" else [plan.device])
+    try:
+        return _run(plan, (log or _silent) if plan.writes else _silent, progress and plan.writes)
+    finally:
+        # DDP's reducer holds the process group: free it now, not whenever the garbage collector gets to it (after
+        # the group is destroyed, gloo then aborts the process)
+        plan.forward = plan.evaluate
+        gc.collect()
+
+
+def _silent(line: str) -> None:
+    """The log of a rank other than 0."""
 
 
 @dataclass
 class _Plan:
     model: torch.nn.Module
-    forward: torch.nn.Module
+    evaluate: torch.nn.Module  # the model, compiled if asked: the test pass and, on one rank, the training steps
+    forward: torch.nn.Module  # what the training steps call: evaluate, wrapped in DDP under distributed
     train: Examples
     test: Examples
     noise: Noise
@@ -181,13 +214,13 @@ class _Plan:
     scaler: torch.amp.GradScaler | None
     start_epoch: int
     config: dict
-    rank: int = 0
-    world: int = 1
+    distributed: bool
+    writes: bool  # this rank writes the log and checkpoints, logs and shows progress (rank 0)
 
 
 def _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, out, resume, batch_size, schedule,
           augmentation, arch, amp, channels_last, compile, device, test_batch_size, certify_every,
-          stop_after_steps, distributed=False) -> _Plan:
+          stop_after_steps, distributed) -> _Plan:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(noise, Noise):
@@ -235,6 +268,7 @@ def _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, ou
                                 weight_decay=schedule.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
     start_epoch = 0
+    writes = dist.rank_and_world()[0] == 0 or not distributed
     if out is not None:
         if not isinstance(out, (str, os.PathLike)):
             raise TypeError(f"out must be a directory path, got {type(out).__name__}")
@@ -247,18 +281,14 @@ def _plan(model, train_data, test_data, noise, method, hparams, epochs, seed, ou
         elif os.path.exists(checkpoint):
             raise TrainError(f"{checkpoint} exists: pass resume=True (--resume) to continue that run, or choose "
                              "another out directory")
-        os.makedirs(out, exist_ok=True)
+        if writes:
+            os.makedirs(out, exist_ok=True)
     elif resume:
         raise TrainError("resume=True needs out, the directory of the run to continue")
-    rank, world = dist.rank_and_world() if distributed else (0, 1)
-    if world > 1:
-        for tensor in model.state_dict().values():  # one starting point (a resumed run's is the same file)
-            torch.distributed.broadcast(tensor, src=0)
-        torch.distributed.barrier()  # every rank has checked the run directory before rank 0 writes to it
-    forward = torch.compile(model) if compile else model
-    return _Plan(model, forward, train_set, test_set, noise, method, hparams, epochs, seed, out, batch_size,
-                 test_batch_size, schedule, augmentation, arch, amp, channels_last, device, certify_every,
-                 stop_after_steps, optimizer, scaler, start_epoch, config, rank, world)
+    evaluate = torch.compile(model) if compile else model
+    return _Plan(model, evaluate, evaluate, train_set, test_set, noise, method, hparams, epochs, seed, out,
+                 batch_size, test_batch_size, schedule, augmentation, arch, amp, channels_last, device, certify_every,
+                 stop_after_steps, optimizer, scaler, start_epoch, config, distributed, writes)
 
 
 def _check_model_on_data(model, train_set: Examples, test_set: Examples, device) -> int:
@@ -324,12 +354,12 @@ def _to_device(plan: _Plan, x: torch.Tensor) -> torch.Tensor:
 
 def _run(plan: _Plan, log, progress: bool) -> TrainResult:
     result = TrainResult(plan.model)
-    log_path = None if plan.out is None else os.path.join(plan.out, "log")
+    log_path = None if plan.out is None or not plan.writes else os.path.join(plan.out, "log")
     if plan.out is not None and plan.start_epoch > 0:
         result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
         if plan.start_epoch == plan.epochs:
             log(f"the run in {plan.out} finished all {plan.epochs} epochs already")
-    if log_path is not None and plan.rank == 0:
+    if log_path is not None:
         _start_log(log_path, plan.start_epoch)
     indices = torch.tensor(plan.train.indices, dtype=torch.int64)
     steps = 0
@@ -347,10 +377,11 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
         batches = order.split(plan.batch_size)
         bar = _progress(batches, f"epoch {epoch}", progress)
         for batch in bar:
-            x = augment_batch(plan.train.inputs[batch], plan.augmentation, augment_rng)  # the global batch's
-            share, x, weight = _rank_share(plan, batch, x)
-            x, y = _to_device(plan, x), plan.train.labels[share].to(plan.device)
-            copies = NoisyCopies(plan.noise, plan.seed, epoch, indices[share], channels_last=plan.channels_last)
+            share = share_of(len(batch), plan.distributed)  # the whole batch on one rank
+            x = augment_batch(plan.train.inputs[batch], plan.augmentation, augment_rng)[share.rows]
+            batch = batch[share.rows]
+            x, y = _to_device(plan, x), plan.train.labels[batch].to(plan.device)
+            copies = NoisyCopies(plan.noise, plan.seed, epoch, indices[batch], channels_last=plan.channels_last)
             with _autocast(plan):
                 output = plan.method.loss(plan.forward, x, y, copies, plan.hparams, epoch=epoch, epochs=plan.epochs)
             loss, logits = output if isinstance(output, tuple) else (output, None)
@@ -358,32 +389,30 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
                 raise TypeError(f"method {plan.method.name}'s loss must return a 0-d tensor, got "
                                 f"{getattr(loss, 'shape', type(loss).__name__)}")
             plan.optimizer.zero_grad(set_to_none=True)
-            scaled = loss * weight if plan.world > 1 else loss
+            weighted = loss if share.weight == 1.0 else loss * share.weight
             if plan.scaler is not None:
-                plan.scaler.scale(scaled).backward()
-                _all_reduce_gradients(plan)
+                plan.scaler.scale(weighted).backward()
                 plan.scaler.step(plan.optimizer)
                 plan.scaler.update()
             else:
-                scaled.backward()
-                _all_reduce_gradients(plan)
+                weighted.backward()
                 plan.optimizer.step()
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise FloatingPointError(f"the training loss became {value} at epoch {epoch} (lower the learning "
                                          "rate or the method's weights)")
-            seen = len(share) if weight else 0
-            total_loss += value * seen
-            total_seen += seen
-            if logits is not None and seen:
+            total_loss += value * share.count
+            total_seen += share.count
+            if logits is not None and share.count:
                 correct += int((logits.detach().argmax(-1) == y.view(-1, 1)).sum())
                 counted += logits.shape[0] * logits.shape[1]
-            if hasattr(bar, "set_postfix") and total_seen:
-                bar.set_postfix(loss=f"{total_loss / total_seen:.3f}")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{total_loss / max(total_seen, 1):.3f}")
             steps += 1
             if plan.stop_after_steps is not None and steps >= plan.stop_after_steps:
                 return result
-        total_loss, total_seen, correct, counted = _sum_over_ranks(plan, total_loss, total_seen, correct, counted)
+        total_loss, total_seen, correct, counted = reduced_sums(plan.distributed, total_loss, total_seen, correct,
+                                                                counted)
         test_loss, test_acc = _test(plan)
         row = {"epoch": epoch, "time": time.perf_counter() - start, "lr": lr, "train loss": total_loss / total_seen,
                "train acc": 100.0 * correct / counted if counted else float("nan"), "testloss": test_loss,
@@ -393,53 +422,13 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
             result.certified.append(_certify(plan, epoch, log))
         if plan.out is not None:
             result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
-            if plan.rank == 0:
-                _save_checkpoint(plan, epoch + 1)
-                with open(log_path, "a") as f:
-                    f.write(_log_line(row) + "\n")
+        if log_path is not None:
+            _save_checkpoint(plan, epoch + 1)
+            with open(log_path, "a") as f:
+                f.write(_log_line(row) + "\n")
         log(_log_line(row))
-    if plan.world > 1:
-        torch.distributed.barrier()  # rank 0 has written the last checkpoint; the ranks leave together
     plan.model.eval()
     return result
-
-
-def _rank_share(plan: _Plan, batch: torch.Tensor, x: torch.Tensor):
-    """This rank's contiguous share of a global batch (its dataset positions, inputs) and the weight of its mean
-    loss, share / batch * world (1 for one process), so that the summed gradients are the whole batch's mean. A
-    rank with no example takes the batch's first one with weight 0 (every rank joins every all-reduce)."""
-    if plan.world == 1:
-        return batch, x, 1.0
-    b = len(batch)
-    lo, hi = plan.rank * b // plan.world, (plan.rank + 1) * b // plan.world
-    if hi == lo:
-        return batch[:1], x[:1], 0.0
-    return batch[lo:hi], x[lo:hi], (hi - lo) * plan.world / b
-
-
-def _all_reduce_gradients(plan: _Plan) -> None:
-    """The mean over ranks of every parameter's gradient, in one all-reduce of them flattened (a parameter
-    without a gradient on this step counts as zero)."""
-    if plan.world == 1:
-        return
-    params = [p for p in plan.model.parameters() if p.requires_grad]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    torch.distributed.all_reduce(flat)
-    flat /= plan.world
-    offset = 0
-    for p, g in zip(params, grads):
-        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
-        offset += g.numel()
-
-
-def _sum_over_ranks(plan: _Plan, *values):
-    """The epoch's train figures summed over ranks (as they are for one process)."""
-    if plan.world == 1:
-        return values
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=plan.device)
-    torch.distributed.all_reduce(t)
-    return tuple(float(v) if isinstance(v0, float) else int(round(float(v))) for v, v0 in zip(t, values))
 
 
 def _progress(batches, desc: str, enabled: bool):
@@ -469,19 +458,22 @@ def _start_log(path: str, start_epoch: int) -> None:
 
 def _test(plan: _Plan) -> tuple[float, float]:
     """Cross-entropy and accuracy (percent) on one noisy copy of each test input (Cohen's test under noise;
-    the test noise is the same every epoch, so the epochs' figures compare)."""
+    the test noise is the same every epoch, so the epochs' figures compare). Under ``distributed`` each rank
+    tests its contiguous share of the examples and the sums are reduced."""
     plan.model.eval()
     total, correct = 0.0, 0
     ids = torch.tensor(plan.test.indices, dtype=torch.int64)
+    mine = range_share(len(plan.test), plan.distributed)
     with torch.no_grad(), _autocast(plan):
-        for start in range(0, len(plan.test), plan.test_batch_size):
-            part = slice(start, start + plan.test_batch_size)
+        for start in range(mine.start, mine.stop, plan.test_batch_size):
+            part = slice(start, min(start + plan.test_batch_size, mine.stop))
             x, y = _to_device(plan, plan.test.inputs[part]), plan.test.labels[part].to(plan.device)
             copies = NoisyCopies(plan.noise, plan.seed, 0, ids[part], channels_last=plan.channels_last, stream="test")
-            logits = plan.forward(copies(x, 1)).float()
+            logits = plan.evaluate(copies(x, 1)).float()
             total += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
     plan.model.train()
+    total, correct = reduced_sums(plan.distributed, total, correct)
     return total / len(plan.test), 100.0 * correct / len(plan.test)
 
 
@@ -494,13 +486,13 @@ def _certify(plan: _Plan, epoch: int, log) -> dict:
     ids = torch.tensor(plan.test.indices[:count], dtype=torch.int64, device=plan.device)
     plan.model.eval()
     result = certify(plan.model, x, plan.noise, every.n0, every.n, every.alpha, batch_size=every.batch_size,
-                     seed=plan.seed, input_ids=ids, channels_last=plan.channels_last)
+                     seed=plan.seed, input_ids=ids, channels_last=plan.channels_last, distributed=plan.distributed)
     plan.model.train()
     right = result.prediction.cpu() == y
     row = {"epoch": epoch, "examples": count, "n0": every.n0, "n": every.n, "alpha": every.alpha,
            "certified accuracy": float(right.float().mean()),
            "ACR": float(torch.where(right, result.radius.cpu(), torch.zeros_like(result.radius.cpu())).mean())}
-    if plan.out is not None:
+    if plan.out is not None and plan.writes:
         path = os.path.join(plan.out, "certify.tsv")
         new = not os.path.isfile(path)
         with open(path, "a") as f:
@@ -513,7 +505,7 @@ def _certify(plan: _Plan, epoch: int, log) -> dict:
     return row
 
 
-def _save_checkpoint(plan: _Plan, epoch: int) -> str:
+def _save_checkpoint(plan: _Plan, epoch: int) -> None:
     from ..models.checkpoints import save_cohen_checkpoint
 
     extra = {"config": plan.config}
@@ -521,4 +513,3 @@ def _save_checkpoint(plan: _Plan, epoch: int) -> str:
         extra["scaler"] = plan.scaler.state_dict()
     path = os.path.join(plan.out, CHECKPOINT_NAME)
     save_cohen_checkpoint(path, plan.model, plan.arch, epoch, plan.optimizer, extra=extra)
-    return path

@@ -53,6 +53,7 @@ def test_train_then_certify_the_cohen_checkpoint(cifar_shaped, capsys):
     (["--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["--lr", "-1"], "lr must be > 0, got -1.0"),
     (["--limit", "0"], "--limit must be >= 1, got 0"),
+    (["--dist-timeout", "0"], "--dist-timeout must be > 0 seconds, got 0.0"),
 ])
 def test_bad_inputs_are_one_line_errors_before_any_step(cifar_shaped, capsys, argv, message):
     base = ["train", "--arch", "cifar_resnet20", "--out", "bad", "--data", "train.pt", "--test-data", "test.pt",

@@ -5,12 +5,12 @@ resumes; a dead rank fails the run instead of hanging it."""
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 import torch
+from support.torchrun import torchrun, torchrun_command, torchrun_env
 
 import rsmooth_ext as rs
 from rsmooth_ext.cli import main
@@ -70,15 +70,6 @@ WORKER = textwrap.dedent(
 )
 
 
-def _env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", RSMOOTH_DIST_DEVICE="cpu")
-
-
-def torchrun(nproc, args, cwd, **kwargs):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300, **kwargs)
-
-
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     (tmp_path / "distmodel.py").write_text(MODEL_SOURCE)
@@ -134,9 +125,8 @@ def test_killed_sharded_run_resumes(workdir):
     # --n0 64 = --batch-size: one example per call (rows are written per call: with several examples per call
     # the whole shard could be one call, finishing or killed before its first row)
     args = ["-m", "rsmooth_ext", "certify", *BASE, "--n0", "64", "--num-samples", "100000", "--out", "r.tsv"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(torchrun_command(2, args), cwd=workdir, env=torchrun_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
