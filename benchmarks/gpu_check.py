@@ -217,6 +217,13 @@ def build_command(run: Run, have_pip: bool) -> list[str]:
             run.site]
 
 
+def _shown(path: str) -> str:
+    """A path as the summary records it: relative to the repository when inside it (no machine's paths in a
+    committed summary), else its last component."""
+    rel = os.path.relpath(path, REPO)
+    return rel if not rel.startswith("..") else os.path.basename(path)
+
+
 def use_prebuilt(run: Run, prebuilt: str) -> bool:
     """Copy a package built elsewhere (``pip install --target DIR .`` against this machine's Python and torch,
     with FORCE_CUDA=1 for this GPU's arch) into the scratch site and keep it if it imports with its CUDA
@@ -227,10 +234,10 @@ def use_prebuilt(run: Run, prebuilt: str) -> bool:
         shutil.copytree(prebuilt, run.site)
         result = installed_import(run.python, run.site, run.rundir)
         ok = bool(result["build_info"].get("cuda"))
-        note = f"{prebuilt}: cuda kernels {result['build_info'].get('cuda')}, archs " \
+        note = f"{_shown(prebuilt)}: cuda kernels {result['build_info'].get('cuda')}, archs " \
                f"{result['build_info'].get('cuda_archs')}"
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as e:
-        ok, note = False, f"{prebuilt} unusable ({e}); building here"
+        ok, note = False, f"{_shown(prebuilt)} unusable ({e}); building here"
     run.record("prebuilt", "passed" if ok else "failed", 0 if ok else 1, time.monotonic() - start, note)
     if not ok:
         shutil.rmtree(run.site, ignore_errors=True)
@@ -282,7 +289,8 @@ def check_import(run: Run) -> bool:
     run.facts["build_info"] = info
     ok = bool(info.get("cuda"))
     run.record("import", "passed" if ok else "failed", 0 if ok else 1, time.monotonic() - start,
-               f"{result['file']}; cuda kernels built: {info.get('cuda')}, archs {info.get('cuda_archs')}")
+               f"{os.path.relpath(result['file'], run.site)} in the scratch site; cuda kernels built: "
+               f"{info.get('cuda')}, archs {info.get('cuda_archs')}")
     return ok
 
 

@@ -186,7 +186,7 @@ def _divide_by_grid(values: torch.Tensor, grid: int) -> torch.Tensor:
     """float32 values / G, correctly rounded on every device. The divisor is a tensor on the values' device:
     CUDA divides by a Python number as a multiplication by its rounded reciprocal, which is one ulp off for
     some i / G (117 / 255, say)."""
-    return values / torch.tensor(float(grid), dtype=torch.float32, device=values.device)
+    return values / torch.full((), float(grid), dtype=torch.float32, device=values.device)  # filled there: no copy
 
 
 def grid_values(indices: torch.Tensor, grid: int, dtype: torch.dtype) -> torch.Tensor:

@@ -61,13 +61,7 @@ def _run(args: argparse.Namespace, kind: str, log: Log) -> int:
     check_counts(args, kind == "certify")
     if kind == "certify":
         cli_sequential.check(args, CliError)
-    try:
-        dist.init_from_env(args.dist_timeout)
-    except Exception as e:  # noqa: BLE001
-        raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
-    rank, world = dist.rank_and_world()
-    if rank != 0:
-        log = _silent
+    log, rank, world = join_torchrun(args, log)
     device, dtype, model, x, y, indices, noise = load_run(args)
     if kind == "certify":
         check_certificate_exists(noise, args.adversary, x[0].numel())
@@ -185,6 +179,17 @@ def run_examples(kind: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
         bar.set_postfix(samples_per_s=f"{samples_per_example * finished / max(elapsed, 1e-9):.3g}")
     bar.close()
     return time.perf_counter() - start
+
+
+def join_torchrun(args: argparse.Namespace, log: Log) -> tuple[Log, int, int]:
+    """Join torchrun's process group when launched by it (a no-op otherwise): (this rank's log, silent but on
+    rank 0; rank; world size)."""
+    try:
+        dist.init_from_env(args.dist_timeout)
+    except Exception as e:  # noqa: BLE001
+        raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
+    rank, world = dist.rank_and_world()
+    return (log if rank == 0 else _silent), rank, world
 
 
 def load_run(args: argparse.Namespace):

@@ -26,7 +26,7 @@ from .errors import CliError
 from .loading import load_model
 from .noise_options import add_noise_options, make_noise
 from .options import AMP_DTYPES, resolve_device
-from .running import _silent
+from .running import join_torchrun
 
 DIGITS = "digits"
 COHEN_DEFAULTS = {"epochs": 90, "batch_size": 256, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
@@ -196,13 +196,8 @@ def run(args: argparse.Namespace, log) -> int:
 def _run(args: argparse.Namespace, log) -> int:
     if not args.dist_timeout > 0:
         raise CliError(f"--dist-timeout must be > 0 seconds, got {args.dist_timeout}")
-    try:
-        distributed = dist.init_from_env(args.dist_timeout)
-    except Exception as e:  # noqa: BLE001
-        raise CliError(f"cannot join the torch.distributed process group: {type(e).__name__}: {e}") from None
-    rank, world = dist.rank_and_world()
-    if rank != 0:
-        log = _silent
+    log, rank, world = join_torchrun(args, log)
+    distributed = world > 1
     hparams = parse_hparams(args.hp, args.method)
     for flag in ("epochs", "batch_size", "lr_step_size"):
         if getattr(args, flag) < 1:

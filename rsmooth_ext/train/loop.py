@@ -422,7 +422,7 @@ def _run(plan: _Plan, log, progress: bool) -> TrainResult:
             result.certified.append(_certify(plan, epoch, log))
         if plan.out is not None:
             result.checkpoint = os.path.join(plan.out, CHECKPOINT_NAME)
-        if log_path is not None:
+        if plan.out is not None and plan.writes:
             _save_checkpoint(plan, epoch + 1)
             with open(log_path, "a") as f:
                 f.write(_log_line(row) + "\n")

@@ -51,15 +51,14 @@ def share_of(size: int, distributed: bool) -> Share:
     rank, world = dist.rank_and_world() if distributed else (0, 1)
     if world == 1:
         return Share(0, size, size, 1.0)
-    begin, end = rank * size // world, (rank + 1) * size // world
+    begin, end = dist.sample_share(size)  # the same contiguous split as certify's samples
     return Share(begin, end, size, (end - begin) * world / size)
 
 
 def range_share(n: int, distributed: bool) -> range:
     """This rank's contiguous part of n items (all of them without ``distributed`` or on one rank), e.g. the
     test examples it evaluates."""
-    rank, world = dist.rank_and_world() if distributed else (0, 1)
-    return range(rank * n // world, (rank + 1) * n // world)
+    return range(*dist.sample_share(n)) if distributed else range(n)
 
 
 def reduced_sums(distributed: bool, *values: float) -> list[float]:
