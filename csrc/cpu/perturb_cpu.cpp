@@ -10,19 +10,28 @@
 #include <vector>
 
 #include "../rsmooth/perturb.h"
+#include "philox_avx2.h"
 
 namespace rsmooth {
 namespace {
 
-constexpr int kTileBlocks = 64;              // Philox blocks per tile
+// The instruction-set variants of the loops below (the widest this CPU runs is picked at run time).
+enum class Isa { Baseline, Avx2, Avx512 };
+
+constexpr int kTileBlocks = 64;              // Philox blocks per tile (a multiple of 8: draw_words_x8)
 constexpr int kTile = 4 * kTileBlocks;       // elements per tile
 constexpr int64_t kTilesPerTask = 16;        // parallel_for grain for the i.i.d. loop
 
 // Words of blocks first_block .. first_block+num_blocks-1 of one sample, like draw_words() but round by
 // round over all blocks of the tile: the blocks' dependency chains interleave, so the vectorised
-// multiplies are not latency-bound (25% faster than one block at a time).
+// multiplies are not latency-bound (25% faster than one block at a time). The AVX2 variant uses the
+// intrinsics of philox_avx2.h instead (GCC's AVX2 code for these rounds is shuffle-bound).
+template <Isa I>
 inline void draw_words_tile(const SampleStream& stream, int64_t first_block, int num_blocks,
                             uint32_t* words) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if constexpr (I == Isa::Avx2) return draw_words_x8(stream, first_block, num_blocks, words);
+#endif
   alignas(64) uint32_t c0[kTileBlocks], c1[kTileBlocks], c2[kTileBlocks], c3[kTileBlocks];
   const uint32_t tag = (stream.phase << kPhaseShift) | kPurposeElements;
   for (int b = 0; b < num_blocks; ++b) {
@@ -46,7 +55,7 @@ inline void draw_words_tile(const SampleStream& stream, int64_t first_block, int
 }
 
 // Tiles [begin, end) of the flattened (row, tile) space of an i.i.d. family.
-template <class Rule, OutDtype D>
+template <class Rule, OutDtype D, Isa I>
 inline void iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end) {
   alignas(64) uint32_t words[kTile];
   alignas(64) float xin[kTile];
@@ -59,7 +68,7 @@ inline void iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int
     const int num_blocks = static_cast<int>(std::min<int64_t>(kTileBlocks, blocks_per_row - first_block));
     const SampleStream stream = a.stream_of_row(row);
     const int64_t j0 = 4 * first_block;
-    draw_words_tile(stream, first_block, num_blocks, words);
+    draw_words_tile<I>(stream, first_block, num_blocks, words);
     load_span(a, row, j0, 4 * num_blocks, xin);
     iid_span(rule, stream, j0, words, xin, y, 4 * num_blocks);
     store_span<D>(a, row, j0, 4 * num_blocks, y);
@@ -68,7 +77,7 @@ inline void iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int
 
 // Rows [begin, end) of a radial family. The direction of a row is generated once into `raw` (a
 // per-thread scratch row), normalised, then added: the CUDA kernel instead regenerates it.
-template <class Rule, OutDtype D>
+template <class Rule, OutDtype D, Isa I>
 inline void radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_t end, float* raw) {
   constexpr Sphere S = Rule::kSphere;
   alignas(64) uint32_t words[kTile];
@@ -81,9 +90,9 @@ inline void radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, i
     for (int64_t first_block = 0; first_block < blocks_per_row; first_block += kTileBlocks) {
       const int num_blocks = static_cast<int>(std::min<int64_t>(kTileBlocks, blocks_per_row - first_block));
       const int64_t j0 = 4 * first_block;
-      draw_words_tile(stream, first_block, num_blocks, words);
+      draw_words_tile<I>(stream, first_block, num_blocks, words);
       direction_span<S>(words, raw + j0, 4 * num_blocks);
-      if (S != Sphere::Linf) norm_sum += norm_span<S>(a, j0, 4 * num_blocks, raw + j0);
+      if (S != Sphere::Linf) norm_sum += norm_span<S, 16>(a, j0, 4 * num_blocks, raw + j0);
     }
     const RadialDraw draw = draw_radial(rule, a.numel, stream);
     const float scale = direction_scale<S>(draw.radius, norm_sum);
@@ -104,22 +113,20 @@ inline void radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, i
 
 template <class Rule, OutDtype D>
 RSMOOTH_AVX512 void iid_tiles_avx512(const PerturbArgs& a, const Rule& f, int64_t b, int64_t e) {
-  iid_tiles<Rule, D>(a, f, b, e);
+  iid_tiles<Rule, D, Isa::Avx512>(a, f, b, e);
 }
 template <class Rule, OutDtype D>
 RSMOOTH_AVX2 void iid_tiles_avx2(const PerturbArgs& a, const Rule& f, int64_t b, int64_t e) {
-  iid_tiles<Rule, D>(a, f, b, e);
+  iid_tiles<Rule, D, Isa::Avx2>(a, f, b, e);
 }
 template <class Rule, OutDtype D>
 RSMOOTH_AVX512 void radial_rows_avx512(const PerturbArgs& a, const Rule& r, int64_t b, int64_t e, float* raw) {
-  radial_rows<Rule, D>(a, r, b, e, raw);
+  radial_rows<Rule, D, Isa::Avx512>(a, r, b, e, raw);
 }
 template <class Rule, OutDtype D>
 RSMOOTH_AVX2 void radial_rows_avx2(const PerturbArgs& a, const Rule& r, int64_t b, int64_t e, float* raw) {
-  radial_rows<Rule, D>(a, r, b, e, raw);
+  radial_rows<Rule, D, Isa::Avx2>(a, r, b, e, raw);
 }
-
-enum class Isa { Baseline, Avx2, Avx512 };
 
 // The widest variant this CPU runs; RSMOOTH_CPU_ISA=baseline|avx2 caps it (tests compare the variants).
 Isa detect_isa() {
@@ -145,7 +152,7 @@ void run_iid_tiles(const PerturbArgs& a, const Rule& rule, int64_t begin, int64_
   if (kIsa == Isa::Avx512) return iid_tiles_avx512<Rule, D>(a, rule, begin, end);
   if (kIsa == Isa::Avx2) return iid_tiles_avx2<Rule, D>(a, rule, begin, end);
 #endif
-  iid_tiles<Rule, D>(a, rule, begin, end);
+  iid_tiles<Rule, D, Isa::Baseline>(a, rule, begin, end);
 }
 
 template <class Rule, OutDtype D>
@@ -154,7 +161,7 @@ void run_radial_rows(const PerturbArgs& a, const Rule& rule, int64_t begin, int6
   if (kIsa == Isa::Avx512) return radial_rows_avx512<Rule, D>(a, rule, begin, end, raw);
   if (kIsa == Isa::Avx2) return radial_rows_avx2<Rule, D>(a, rule, begin, end, raw);
 #endif
-  radial_rows<Rule, D>(a, rule, begin, end, raw);
+  radial_rows<Rule, D, Isa::Baseline>(a, rule, begin, end, raw);
 }
 
 }  // namespace

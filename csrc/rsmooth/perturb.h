@@ -127,16 +127,24 @@ RSMOOTH_HDI void direction_span(const uint32_t* __restrict__ words, float* __res
   for (int t = 0; t < count; t += Direction<S>::kGroup) Direction<S>::apply(words + t, raw + t);
 }
 
-// Radial pass 1: the span's contribution to the sample's l_1 / l_2 normaliser (elements < numel).
-template <Sphere S>
+// Radial pass 1: the span's contribution to the sample's l_1 / l_2 normaliser (elements < numel), summed in
+// `Lanes` interleaved partial sums (a power of 2) added pairwise, neighbours first, at the end. The CPU loops use 16: one
+// accumulator chain (4 lanes) left the AVX2 loop bound by the latency of its double adds.
+template <Sphere S, int Lanes = 4>
 RSMOOTH_HDI double norm_span(const PerturbArgs& a, int64_t j0, int count, const float* raw) {
+  static_assert(Lanes >= 1 && (Lanes & (Lanes - 1)) == 0, "Lanes must be a power of 2");
   const int valid = j0 + count <= a.numel ? count : static_cast<int>(a.numel - j0);
-  double lanes[4] = {0.0, 0.0, 0.0, 0.0};
-  for (int t = 0; t + 4 <= valid; t += 4) {
-    for (int l = 0; l < 4; ++l) lanes[l] += norm_term<S>(raw[t + l]);
+  double lanes[Lanes];
+  for (int l = 0; l < Lanes; ++l) lanes[l] = 0.0;
+  const int whole = valid & ~(Lanes - 1);
+  for (int t = 0; t < whole; t += Lanes) {
+    for (int l = 0; l < Lanes; ++l) lanes[l] += norm_term<S>(raw[t + l]);
   }
-  for (int t = valid & ~3; t < valid; ++t) lanes[0] += norm_term<S>(raw[t]);
-  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (int t = whole; t < valid; ++t) lanes[0] += norm_term<S>(raw[t]);
+  for (int width = Lanes / 2; width >= 1; width /= 2) {  // neighbours first: (l0 + l1) + (l2 + l3) for 4
+    for (int l = 0; l < width; ++l) lanes[l] = lanes[2 * l] + lanes[2 * l + 1];
+  }
+  return lanes[0];
 }
 
 // Radial pass 2: y = x + scale * raw, the l_inf chosen coordinate set to +-r.

@@ -235,6 +235,9 @@ from support import all_noises
 x = torch.rand(3, 3, 5, 7, generator=torch.Generator().manual_seed(0))
 dtypes = (torch.float32, torch.bfloat16)
 outs = [rs.perturb(x, n, 9, seed=4, offset=2, out_dtype=dt) for n in all_noises(105) for dt in dtypes]
+# Rows of several tiles (243 Philox blocks: 64 + 64 + 64 + 51), the last tile not a multiple of 8 blocks.
+wide = torch.rand(2, 3, 17, 19, generator=torch.Generator().manual_seed(1))
+outs += [rs.perturb(wide, n, 3, seed=2**40 + 7, offset=5) for n in all_noises(969)]
 torch.save(outs, sys.argv[1])
 """
 
